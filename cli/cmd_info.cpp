@@ -1,0 +1,184 @@
+// ponder info MODEL [--tensors] [--json]: what a GGUF model file holds.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/commands.h"
+#include "gguf/gguf.h"
+#include "model/model_summary.h"
+
+namespace ponder::cli {
+namespace {
+
+struct InfoOptions {
+    std::string model;
+    bool tensors = false;
+    bool json = false;
+};
+
+std::string human_bytes(uint64_t b) {
+    char buf[64];
+    if (b >= (1ull << 30))
+        std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(1ull << 30));
+    else if (b >= (1ull << 20))
+        std::snprintf(buf, sizeof buf, "%.2f MiB", double(b) / double(1ull << 20));
+    else if (b >= 1024)
+        std::snprintf(buf, sizeof buf, "%.2f KiB", double(b) / 1024.0);
+    else
+        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+    return buf;
+}
+
+std::string human_count(uint64_t n) {
+    char buf[64];
+    if (n >= 1000000000ull)
+        std::snprintf(buf, sizeof buf, "%.2fB", double(n) / 1e9);
+    else if (n >= 1000000ull)
+        std::snprintf(buf, sizeof buf, "%.2fM", double(n) / 1e6);
+    else if (n >= 1000ull)
+        std::snprintf(buf, sizeof buf, "%.2fK", double(n) / 1e3);
+    else
+        std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
+    return buf;
+}
+
+nlohmann::json to_json(const ModelSummary& s, const GgufFile& f, bool tensors) {
+    using nlohmann::json;
+    json j;
+    j["path"] = s.path;
+    j["gguf_version"] = s.gguf_version;
+    j["file_size"] = s.file_size;
+    j["architecture"] = s.architecture;
+    j["name"] = s.name;
+    j["n_params"] = s.n_params;
+    j["tensor_count"] = f.tensors().size();
+    json types = json::object();
+    for (const auto& [t, n] : s.type_tensors)
+        types[t] = {{"tensors", n}, {"params", s.type_params.at(t)}};
+    j["tensor_types"] = types;
+    auto opt = [&](const char* k, const auto& v) {
+        if (v)
+            j[k] = *v;
+        else
+            j[k] = nullptr;
+    };
+    opt("context_length", s.context_length);
+    opt("embedding_length", s.embedding_length);
+    opt("block_count", s.block_count);
+    opt("feed_forward_length", s.feed_forward_length);
+    opt("head_count", s.head_count);
+    opt("head_count_kv", s.head_count_kv);
+    opt("key_length", s.key_length);
+    opt("value_length", s.value_length);
+    opt("rms_epsilon", s.rms_eps);
+    json rope;
+    rope["freq_base"] = s.rope_freq_base ? json(*s.rope_freq_base) : json(nullptr);
+    rope["dimension_count"] =
+        s.rope_dimension_count ? json(*s.rope_dimension_count) : json(nullptr);
+    rope["scaling_type"] = s.rope_scaling_type;
+    rope["scaling_factor"] = s.rope_scaling_factor ? json(*s.rope_scaling_factor) : json(nullptr);
+    rope["freqs_tensor"] = s.has_rope_freqs_tensor;
+    j["rope"] = rope;
+    json vocab;
+    vocab["model"] = s.vocab_model;
+    vocab["pre"] = s.vocab_pre;
+    vocab["size"] = s.vocab_size;
+    json specials = json::object();
+    for (const auto& t : s.special_tokens) specials[t.role] = {{"id", t.id}, {"text", t.text}};
+    vocab["special_tokens"] = specials;
+    vocab["add_bos"] = s.add_bos ? json(*s.add_bos) : json(nullptr);
+    vocab["add_eos"] = s.add_eos ? json(*s.add_eos) : json(nullptr);
+    j["vocab"] = vocab;
+    j["chat_template"] = s.has_chat_template;
+    if (tensors) {
+        json list = json::array();
+        for (const auto& t : f.tensors()) {
+            json shape = json::array();
+            for (uint32_t d = 0; d < t.n_dims; ++d) shape.push_back(t.ne[d]);
+            list.push_back({{"name", std::string(t.name)},
+                            {"type", std::string(dtype_name(t.type))},
+                            {"shape", shape},
+                            {"offset", f.data_offset() + t.offset},
+                            {"bytes", t.nbytes}});
+        }
+        j["tensors"] = list;
+    }
+    return j;
+}
+
+void print_text(const ModelSummary& s, const GgufFile& f, bool tensors) {
+    auto line = [](const char* k, const std::string& v) {
+        std::printf("%-16s %s\n", k, v.c_str());
+    };
+    auto num = [](const auto& v) { return v ? std::to_string(*v) : std::string("-"); };
+    auto flt = [](const std::optional<double>& v) {
+        if (!v) return std::string("-");
+        char b[32];
+        std::snprintf(b, sizeof b, "%g", *v);
+        return std::string(b);
+    };
+    line("file", s.path + " (" + human_bytes(s.file_size) + ", GGUF v" +
+                     std::to_string(s.gguf_version) + ")");
+    line("architecture", s.architecture.empty() ? "-" : s.architecture);
+    if (!s.name.empty()) line("name", s.name);
+    line("parameters", human_count(s.n_params) + " (" + std::to_string(s.n_params) + ")");
+    std::string mix;
+    for (const auto& [t, n] : s.type_tensors) {
+        if (!mix.empty()) mix += ", ";
+        mix += t + " x" + std::to_string(n);
+    }
+    line("tensor types", mix.empty() ? "-" : mix);
+    line("context length", num(s.context_length));
+    line("embedding", num(s.embedding_length));
+    line("layers", num(s.block_count));
+    line("feed-forward", num(s.feed_forward_length));
+    line("heads", num(s.head_count) + " (KV heads " + num(s.head_count_kv) + ")");
+    if (s.key_length) line("head size", num(s.key_length));
+    std::string rope = "base " + flt(s.rope_freq_base);
+    if (s.rope_dimension_count) rope += ", dims " + std::to_string(*s.rope_dimension_count);
+    if (!s.rope_scaling_type.empty()) rope += ", scaling " + s.rope_scaling_type;
+    if (s.rope_scaling_factor) rope += " x" + flt(s.rope_scaling_factor);
+    if (s.has_rope_freqs_tensor) rope += ", rope_freqs tensor";
+    line("rope", rope);
+    line("rms epsilon", flt(s.rms_eps));
+    std::string vocab = s.vocab_model.empty() ? "-" : s.vocab_model;
+    if (!s.vocab_pre.empty()) vocab += " (pre " + s.vocab_pre + ")";
+    vocab += ", " + std::to_string(s.vocab_size) + " tokens";
+    line("vocabulary", vocab);
+    std::string sp;
+    for (const auto& t : s.special_tokens) {
+        if (!sp.empty()) sp += ", ";
+        sp += t.role + " " + std::to_string(t.id) + " '" + t.text + "'";
+    }
+    line("special tokens", sp.empty() ? "-" : sp);
+    line("add bos/eos", std::string(s.add_bos ? (*s.add_bos ? "yes" : "no") : "-") + " / " +
+                            (s.add_eos ? (*s.add_eos ? "yes" : "no") : "-"));
+    line("chat template", s.has_chat_template ? "yes" : "no");
+    if (tensors) {
+        std::printf("\n%-40s %-8s %-24s %12s\n", "tensor", "type", "shape", "bytes");
+        for (const auto& t : f.tensors())
+            std::printf("%-40.*s %-8s %-24s %12llu\n", int(t.name.size()), t.name.data(),
+                        std::string(dtype_name(t.type)).c_str(), t.shape_str().c_str(),
+                        static_cast<unsigned long long>(t.nbytes));
+    }
+}
+
+}  // namespace
+
+void register_info(CLI::App& app) {
+    auto opt = std::make_shared<InfoOptions>();
+    auto* cmd = app.add_subcommand("info", "Describe a GGUF model file");
+    cmd->add_option("model", opt->model, "GGUF model file")->required();
+    cmd->add_flag("--tensors", opt->tensors, "List every tensor");
+    cmd->add_flag("--json", opt->json, "Print one JSON object");
+    cmd->callback([opt] {
+        auto f = GgufFile::open(opt->model);
+        const ModelSummary s = summarize_model(*f);
+        if (opt->json)
+            std::printf("%s\n", to_json(s, *f, opt->tensors).dump(2).c_str());
+        else
+            print_text(s, *f, opt->tensors);
+    });
+}
+
+}  // namespace ponder::cli

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Sets up ponder on a fresh Debian 12 machine: installs the Debian packages it needs, builds it,
+# and (unless --no-run) runs it once on the default model.
+#   bash scripts/setup.sh            # install, build, run
+#   bash scripts/setup.sh --deps     # install packages only
+#   bash scripts/setup.sh --no-run   # install and build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(build-essential cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev
+          libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev nlohmann-json3-dev
+          libcpp-httplib-dev libcli11-dev libcurl4-openssl-dev nodejs npm python3)
+
+install_packages() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then return; fi
+    echo "setup: installing ${missing[*]}"
+    local SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build() {
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build
+}
+
+default_model() {
+    if [ -n "${PONDER_MODEL:-}" ]; then echo "$PONDER_MODEL"; return; fi
+    if [ -f ../shared/models/stories260K.gguf ]; then echo ../shared/models/stories260K.gguf; return; fi
+    echo ""
+}
+
+mode="${1:-all}"
+install_packages
+[ "$mode" = "--deps" ] && exit 0
+build
+[ "$mode" = "--no-run" ] && exit 0
+
+model="$(default_model)"
+if [ -z "$model" ]; then
+    echo "setup: built ./build/ponder, but no model was found."
+    echo "       Set PONDER_MODEL=/path/to/model.gguf (any GGUF file) and run this again."
+    exit 0
+fi
+if ./build/ponder run --help >/dev/null 2>&1; then
+    ./build/ponder run -m "$model" -p "Once upon a time" -n 48
+else
+    ./build/ponder info "$model"
+fi
