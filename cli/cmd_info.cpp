@@ -163,9 +163,7 @@ void print_text(const ModelSummary& s, const GgufFile& f, bool tensors) {
     }
 }
 
-}  // namespace
-
-void register_info(CLI::App& app) {
+void add_info(CLI::App& app) {
     auto opt = std::make_shared<InfoOptions>();
     auto* cmd = app.add_subcommand("info", "Describe a GGUF model file");
     cmd->add_option("model", opt->model, "GGUF model file")->required();
@@ -181,4 +179,7 @@ void register_info(CLI::App& app) {
     });
 }
 
+const Registrar reg_info("info", 90, add_info);
+
+}  // namespace
 }  // namespace ponder::cli
