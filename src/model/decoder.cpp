@@ -1,0 +1,262 @@
+#include "model/decoder.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "core/quant.h"
+
+namespace ponder {
+namespace {
+
+constexpr int32_t kMaxHeadDim = 1024;
+
+int32_t positive_key(const GgufFile& f, const std::string& key, int64_t def = -1) {
+    const GgufValue* v = f.find(key);
+    if (!v && def >= 0) return int32_t(def);
+    if (!v) fail(f.path(), ": missing metadata key '", key, "'");
+    if (v->is_array())
+        fail(f.path(), ": metadata key '", key, "' is a per-layer array (unsupported)");
+    const int64_t x = f.get_int(key);
+    if (x <= 0 || x > (int64_t(1) << 30))
+        fail(f.path(), ": metadata key '", key, "' has invalid value ", x);
+    return int32_t(x);
+}
+
+const GgufTensorInfo& tensor(const GgufFile& f, const std::string& name) {
+    const GgufTensorInfo* t = f.find_tensor(name);
+    if (!t) fail(f.path(), ": missing tensor '", name, "'");
+    return *t;
+}
+
+kernels::Matrix matrix(const GgufFile& f, const std::string& name, int64_t n_cols, int64_t n_rows) {
+    const GgufTensorInfo& t = tensor(f, name);
+    if (t.n_dims != 2 || t.ne[0] != n_cols || t.ne[1] != n_rows)
+        fail(f.path(), ": tensor '", name, "' has shape ", t.shape_str(), ", expected [", n_cols,
+             ", ", n_rows, "]");
+    if (!dtype_traits(t.type).supported || t.type == DType::Q8_K)
+        fail(f.path(), ": tensor '", name, "' has type ", dtype_name(t.type),
+             ", which ponder cannot compute with yet");
+    return {t.type, t.ne[0], t.ne[1], t.data, row_size(t.type, t.ne[0])};
+}
+
+std::vector<float> vec(const GgufFile& f, const std::string& name, int64_t n) {
+    const GgufTensorInfo& t = tensor(f, name);
+    if (t.n_elements() != n)
+        fail(f.path(), ": tensor '", name, "' has shape ", t.shape_str(), ", expected ", n,
+             " elements");
+    std::vector<float> out(static_cast<size_t>(n));
+    dequantize_row(t.type, t.data, out.data(), n);
+    return out;
+}
+
+void grow(std::vector<float>& b, size_t n) {
+    if (b.size() < n) b.resize(n);
+}
+
+void add_bias(float* y, const std::vector<float>& b, int64_t n_tokens) {
+    if (b.empty()) return;
+    const size_t n = b.size();
+    for (int64_t t = 0; t < n_tokens; ++t)
+        for (size_t i = 0; i < n; ++i) y[size_t(t) * n + i] += b[i];
+}
+
+}  // namespace
+
+HParams read_decoder_hparams(const GgufFile& f, const std::string& arch) {
+    HParams hp;
+    hp.arch = arch;
+    const std::string a = arch + ".";
+    hp.n_embd = positive_key(f, a + "embedding_length");
+    hp.n_layer = positive_key(f, a + "block_count");
+    hp.n_head = positive_key(f, a + "attention.head_count");
+    hp.n_head_kv = positive_key(f, a + "attention.head_count_kv", hp.n_head);
+    hp.n_ff = positive_key(f, a + "feed_forward_length");
+    hp.n_ctx_train = positive_key(f, a + "context_length", 4096);
+    if (hp.n_embd % hp.n_head != 0 && !f.find(a + "attention.key_length"))
+        fail(f.path(), ": embedding_length ", hp.n_embd, " is not a multiple of head_count ",
+             hp.n_head, " and attention.key_length is absent");
+    hp.head_dim = positive_key(f, a + "attention.key_length", hp.n_embd / hp.n_head);
+    const int32_t vlen = positive_key(f, a + "attention.value_length", hp.head_dim);
+    if (vlen != hp.head_dim)
+        fail(f.path(), ": attention.value_length ", vlen, " differs from key_length ", hp.head_dim,
+             " (unsupported)");
+    if (hp.head_dim > kMaxHeadDim)
+        fail(f.path(), ": head size ", hp.head_dim, " exceeds the supported ", kMaxHeadDim);
+    if (hp.n_head % hp.n_head_kv != 0)
+        fail(f.path(), ": head_count ", hp.n_head, " is not a multiple of head_count_kv ",
+             hp.n_head_kv);
+    hp.n_rot = positive_key(f, a + "rope.dimension_count", hp.head_dim);
+    if (hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0)
+        fail(f.path(), ": rope.dimension_count ", hp.n_rot, " must be even and <= head size ",
+             hp.head_dim);
+    hp.rope_base = float(f.get_float_or(a + "rope.freq_base", 10000.0));
+    hp.rms_eps = float(f.get_float_or(a + "attention.layer_norm_rms_epsilon", 1e-5));
+    const std::string scaling(f.get_string_or(a + "rope.scaling.type", "none"));
+    if (scaling == "linear") {
+        const double factor = f.get_float_or(a + "rope.scaling.factor", 1.0);
+        if (factor > 0) hp.rope_scale = float(factor);
+    } else if (scaling != "none" && scaling != "") {
+        fail(f.path(), ": rope scaling type '", scaling, "' is not supported (none, linear)");
+    }
+    if (!(hp.rope_base > 0) || !(hp.rms_eps > 0) || !(hp.rms_eps < 1))
+        fail(f.path(), ": invalid rope.freq_base ", hp.rope_base, " or rms epsilon ", hp.rms_eps);
+    const GgufTensorInfo& emb = tensor(f, "token_embd.weight");
+    hp.n_vocab = int32_t(emb.ne[1]);
+    return hp;
+}
+
+ModelWeights bind_decoder(const GgufFile& f, const HParams& hp) {
+    ModelWeights w;
+    w.token_embd = matrix(f, "token_embd.weight", hp.n_embd, hp.n_vocab);
+    w.output_norm = vec(f, "output_norm.weight", hp.n_embd);
+    w.output = f.find_tensor("output.weight") ? matrix(f, "output.weight", hp.n_embd, hp.n_vocab)
+                                              : w.token_embd;
+    if (f.find_tensor("rope_freqs.weight"))
+        w.rope_freqs = vec(f, "rope_freqs.weight", hp.n_rot / 2);
+    w.layers.resize(size_t(hp.n_layer));
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const std::string p = cat("blk.", l, ".");
+        LayerWeights& L = w.layers[size_t(l)];
+        L.attn_norm = vec(f, p + "attn_norm.weight", hp.n_embd);
+        L.wq = matrix(f, p + "attn_q.weight", hp.n_embd, hp.q_dim());
+        L.wk = matrix(f, p + "attn_k.weight", hp.n_embd, hp.kv_dim());
+        L.wv = matrix(f, p + "attn_v.weight", hp.n_embd, hp.kv_dim());
+        L.wo = matrix(f, p + "attn_output.weight", hp.q_dim(), hp.n_embd);
+        if (hp.qkv_bias) {
+            L.bq = vec(f, p + "attn_q.bias", hp.q_dim());
+            L.bk = vec(f, p + "attn_k.bias", hp.kv_dim());
+            L.bv = vec(f, p + "attn_v.bias", hp.kv_dim());
+        }
+        if (hp.qk_norm) {
+            L.q_norm = vec(f, p + "attn_q_norm.weight", hp.head_dim);
+            L.k_norm = vec(f, p + "attn_k_norm.weight", hp.head_dim);
+        }
+        L.ffn_norm = vec(f, p + "ffn_norm.weight", hp.n_embd);
+        L.w_gate = matrix(f, p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+        L.w_up = matrix(f, p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+        L.w_down = matrix(f, p + "ffn_down.weight", hp.n_ff, hp.n_embd);
+    }
+    return w;
+}
+
+void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatch& b, KvCache& kv,
+                     ForwardScratch& s, ThreadPool& pool, float* logits) {
+    const int64_t T = int64_t(b.tokens.size());
+    const int64_t E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff;
+    const int hd = hp.head_dim;
+    grow(s.x, size_t(T * E));
+    grow(s.h, size_t(T * E));
+    grow(s.q, size_t(T * Q));
+    grow(s.k, size_t(T * KV));
+    grow(s.v, size_t(T * KV));
+    grow(s.att, size_t(T * Q));
+    grow(s.o, size_t(T * E));
+    grow(s.g, size_t(T * F));
+    grow(s.u, size_t(T * F));
+    grow(s.scores, size_t(pool.size()) * size_t(kv.n_cells()));
+
+    for (int64_t t = 0; t < T; ++t) {
+        const int32_t id = b.tokens[size_t(t)];
+        if (id < 0 || id >= hp.n_vocab)
+            fail("token id ", id, " outside the vocabulary (", hp.n_vocab, ")");
+        dequantize_row(w.token_embd.type, w.token_embd.data + size_t(id) * w.token_embd.row_bytes,
+                       s.x.data() + t * E, E);
+    }
+    const float* freq = w.rope_freqs.empty() ? nullptr : w.rope_freqs.data();
+    const float scale = 1.0f / std::sqrt(float(hd));
+    const int group = hp.n_head / hp.n_head_kv;
+
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const LayerWeights& L = w.layers[size_t(l)];
+        // Attention block.
+        kernels::rms_norm(s.x.data(), L.attn_norm.data(), s.h.data(), E, T, hp.rms_eps);
+        kernels::matmul(L.wq, s.h.data(), T, s.q.data(), pool);
+        kernels::matmul(L.wk, s.h.data(), T, s.k.data(), pool);
+        kernels::matmul(L.wv, s.h.data(), T, s.v.data(), pool);
+        add_bias(s.q.data(), L.bq, T);
+        add_bias(s.k.data(), L.bk, T);
+        add_bias(s.v.data(), L.bv, T);
+        if (hp.qk_norm) {
+            kernels::rms_norm(s.q.data(), L.q_norm.data(), s.q.data(), hd, T * hp.n_head,
+                              hp.rms_eps);
+            kernels::rms_norm(s.k.data(), L.k_norm.data(), s.k.data(), hd, T * hp.n_head_kv,
+                              hp.rms_eps);
+        }
+        for (int64_t t = 0; t < T; ++t) {
+            const float p = hp.rope_scale == 1.0f ? float(b.pos[size_t(t)])
+                                                  : float(b.pos[size_t(t)]) / hp.rope_scale;
+            kernels::rope(s.q.data() + t * Q, hp.n_head, hd, hp.n_rot, p, hp.rope_base,
+                          hp.rope_neox, freq);
+            kernels::rope(s.k.data() + t * KV, hp.n_head_kv, hd, hp.n_rot, p, hp.rope_base,
+                          hp.rope_neox, freq);
+            uint16_t* kc = kv.k(l, b.cells[size_t(t)]);
+            uint16_t* vc = kv.v(l, b.cells[size_t(t)]);
+            for (int64_t i = 0; i < KV; ++i) {
+                kc[i] = f32_to_fp16(s.k[size_t(t * KV + i)]);
+                vc[i] = f32_to_fp16(s.v[size_t(t * KV + i)]);
+            }
+        }
+        const uint16_t* kl = kv.k_layer(l);
+        const uint16_t* vl = kv.v_layer(l);
+        const int64_t n_items = T * hp.n_head;
+        pool.run([&](int ith, int nth) {
+            int64_t i0, i1;
+            ThreadPool::split(n_items, ith, nth, i0, i1);
+            float* sc = s.scores.data() + size_t(ith) * size_t(kv.n_cells());
+            for (int64_t i = i0; i < i1; ++i) {
+                const int64_t t = i / hp.n_head;
+                const int h = int(i % hp.n_head);
+                const int32_t seq = b.seq[size_t(t)];
+                const int32_t n = kv.n_visible(seq, b.pos[size_t(t)]);
+                const int kvh = h / group;
+                kernels::attention_head(s.q.data() + t * Q + h * hd, kl + size_t(kvh) * hd,
+                                        vl + size_t(kvh) * hd, kv.row_stride(),
+                                        kv.cells(seq).data(), n, hd, scale,
+                                        s.att.data() + t * Q + h * hd, sc);
+            }
+        });
+        kernels::matmul(L.wo, s.att.data(), T, s.o.data(), pool);
+        for (int64_t i = 0; i < T * E; ++i) s.x[size_t(i)] += s.o[size_t(i)];
+        // MLP block.
+        kernels::rms_norm(s.x.data(), L.ffn_norm.data(), s.h.data(), E, T, hp.rms_eps);
+        kernels::matmul(L.w_gate, s.h.data(), T, s.g.data(), pool);
+        kernels::matmul(L.w_up, s.h.data(), T, s.u.data(), pool);
+        kernels::swiglu(s.g.data(), s.u.data(), s.g.data(), T * F);
+        kernels::matmul(L.w_down, s.g.data(), T, s.o.data(), pool);
+        for (int64_t i = 0; i < T * E; ++i) s.x[size_t(i)] += s.o[size_t(i)];
+    }
+    // Logits only for the rows asked for.
+    const int64_t n_out = int64_t(b.out_rows.size());
+    if (n_out == 0) return;
+    grow(s.out_x, size_t(n_out * E));
+    for (int64_t r = 0; r < n_out; ++r)
+        std::copy_n(s.x.data() + int64_t(b.out_rows[size_t(r)]) * E, E, s.out_x.data() + r * E);
+    kernels::rms_norm(s.out_x.data(), w.output_norm.data(), s.out_x.data(), E, n_out, hp.rms_eps);
+    kernels::matmul(w.output, s.out_x.data(), n_out, logits, pool);
+}
+
+}  // namespace ponder
+
+namespace ponder {
+
+HParams DecoderArchitecture::read_hparams(const GgufFile& f) const {
+    HParams hp = read_decoder_hparams(f, name_);
+    hp.rope_neox = traits_.rope_neox;
+    hp.qkv_bias = traits_.qkv_bias;
+    hp.qk_norm = traits_.qk_norm;
+    return hp;
+}
+
+ModelWeights DecoderArchitecture::bind(const GgufFile& f, const HParams& hp) const {
+    return bind_decoder(f, hp);
+}
+
+void DecoderArchitecture::forward(const HParams& hp, const ModelWeights& w, const ForwardBatch& b,
+                                  KvCache& kv, ForwardScratch& s, ThreadPool& pool,
+                                  float* logits) const {
+    decoder_forward(hp, w, b, kv, s, pool, logits);
+}
+
+}  // namespace ponder
