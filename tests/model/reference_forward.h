@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fp16.h"
 #include "core/quant.h"
 #include "gguf/gguf.h"
 
@@ -49,15 +50,20 @@ class ReferenceModel {
             std::vector<std::vector<double>> q(T), k(T), v(T);
             for (int t = 0; t < T; ++t) {
                 const auto h = norm(x[t], load(p + "attn_norm.weight"));
-                q[t] = matvec(wq, h, bq);
-                k[t] = matvec(wk, h, bk);
-                v[t] = matvec(wv, h, bv);
+                q[t] = matvec(wq, round_acts(p + "attn_q.weight", h), bq);
+                k[t] = matvec(wk, round_acts(p + "attn_k.weight", h), bk);
+                v[t] = matvec(wv, round_acts(p + "attn_v.weight", h), bv);
                 if (!qn.empty()) {
                     for (int hh = 0; hh < n_head_; ++hh) norm_slice(q[t], hh * hd_, qn);
                     for (int hh = 0; hh < n_kv_; ++hh) norm_slice(k[t], hh * hd_, kn);
                 }
                 rotate(q[t], n_head_, t);
                 rotate(k[t], n_kv_, t);
+                // The cache holds K and V in half precision; attention multiplies them by the
+                // query and by the probabilities rounded to half as well.
+                for (auto& e : q[t]) e = half(e);
+                for (auto& e : k[t]) e = half(e);
+                for (auto& e : v[t]) e = half(e);
             }
             for (int t = 0; t < T; ++t) {
                 std::vector<double> att(size_t(n_head_) * hd_, 0.0);
@@ -75,28 +81,63 @@ class ReferenceModel {
                     for (auto& e : s) sum += e = std::exp(e - mx);
                     for (int j = 0; j <= t; ++j)
                         for (int i = 0; i < hd_; ++i)
-                            att[hh * hd_ + i] += s[j] / sum * v[j][kh * hd_ + i];
+                            att[hh * hd_ + i] += half(s[j] / sum) * v[j][kh * hd_ + i];
                 }
-                const auto o = matvec(wo, att, {});
+                const auto o = matvec(wo, round_acts(p + "attn_output.weight", att), {});
                 for (int i = 0; i < E; ++i) x[t][i] += o[i];
             }
             const auto wg = load(p + "ffn_gate.weight"), wu = load(p + "ffn_up.weight"),
                        wd = load(p + "ffn_down.weight");
             for (int t = 0; t < T; ++t) {
                 const auto h = norm(x[t], load(p + "ffn_norm.weight"));
-                auto g = matvec(wg, h, {});
-                const auto u = matvec(wu, h, {});
+                auto g = matvec(wg, round_acts(p + "ffn_gate.weight", h), {});
+                const auto u = matvec(wu, round_acts(p + "ffn_up.weight", h), {});
                 for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
-                const auto d = matvec(wd, g, {});
+                const auto d = matvec(wd, round_acts(p + "ffn_down.weight", g), {});
                 for (int i = 0; i < E; ++i) x[t][i] += d[i];
             }
         }
         const auto h = norm(x[T - 1], load("output_norm.weight"));
-        const auto lg = matvec(out_, h, {});
+        const auto lg = matvec(
+            out_,
+            round_acts(f_.find_tensor("output.weight") ? "output.weight" : "token_embd.weight", h),
+            {});
         return std::vector<float>(lg.begin(), lg.end());
     }
 
   private:
+    // Activations are rounded to the format the weight type is defined to be multiplied with
+    // (the GGUF runtime convention): F16/BF16 for those weights, Q8_0 for the 32-element
+    // formats, Q8_K for the K formats; F32 stays exact.
+    static double half(double v) { return fp16_to_f32(f32_to_fp16(float(v))); }
+    static DType act_type(DType w) {
+        switch (w) {
+            case DType::F32:
+                return DType::F32;
+            case DType::F16:
+                return DType::F16;
+            case DType::BF16:
+                return DType::BF16;
+            case DType::Q4_0:
+            case DType::Q4_1:
+            case DType::Q5_0:
+            case DType::Q5_1:
+            case DType::Q8_0:
+                return DType::Q8_0;
+            default:
+                return DType::Q8_K;
+        }
+    }
+    std::vector<double> round_acts(const std::string& weight, const std::vector<double>& x) const {
+        const DType at = act_type(f_.find_tensor(weight)->type);
+        if (at == DType::F32) return x;
+        std::vector<float> xf(x.begin(), x.end());
+        std::vector<uint8_t> q(row_size(at, int64_t(xf.size())));
+        quantize_row(at, xf.data(), q.data(), int64_t(xf.size()));
+        dequantize_row(at, q.data(), xf.data(), int64_t(xf.size()));
+        return std::vector<double>(xf.begin(), xf.end());
+    }
+
     std::vector<float> load(const std::string& name) const {
         const GgufTensorInfo* t = f_.find_tensor(name);
         if (!t) throw std::runtime_error("reference: missing " + name);

@@ -7,6 +7,7 @@
 #include "core/fp16.h"
 #include "core/quant.h"
 #include "kernels/kernels.h"
+#include "kernels/ref/dot_ref.h"
 
 namespace ponder::kernels {
 
@@ -37,7 +38,21 @@ DType activation_type(DType t) {
 
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
     const int64_t nc = w.n_cols;
-    // Round the activations the way the dot product will see them.
+    if (has_exact_dot(w.type)) {
+        std::vector<QuantizedActs> xq(static_cast<size_t>(n_tokens));
+        for (int64_t t = 0; t < n_tokens; ++t) quantize_acts(w.type, x + t * nc, nc, xq[size_t(t)]);
+        pool.run([&](int ith, int nth) {
+            int64_t r0, r1;
+            ThreadPool::split(w.n_rows, ith, nth, r0, r1);
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t t = 0; t < n_tokens; ++t)
+                    y[t * w.n_rows + r] =
+                        dot_row(w.type, w.data + size_t(r) * w.row_bytes, xq[size_t(t)], nc);
+        });
+        return;
+    }
+    // Other types: round the activations the way the dot product sees them, then a float dot
+    // of the dequantized row.
     const DType at = activation_type(w.type);
     std::vector<float> xr;
     const float* xa = x;
@@ -71,19 +86,24 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t 
         const float* xr = x + r * n;
         float* yr = y + r * n;
         double ss = 0;
-        for (int64_t i = 0; i < n; ++i) ss += double(xr[i]) * xr[i];
-        const float scale = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+        for (int64_t i = 0; i < n; ++i) ss += double(xr[i] * xr[i]);
+        // The mean is rounded to float before eps is added, as the reference engine does.
+        const float mean = float(ss / double(n));
+        const float scale = 1.0f / std::sqrt(mean + eps);
         for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] * scale * weight[i];
     }
 }
 
 void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base, bool neox,
           const float* freq_factors) {
+    // theta_i = pos * base^(-2i/n_rot) / ff_i, with the power built by repeated
+    // multiplication in float, as the reference engine does (it matters in the last ulp).
+    const float theta_scale = std::pow(base, -2.0f / float(n_rot));
     const int half = n_rot / 2;
-    for (int i = 0; i < half; ++i) {
-        float theta = pos * std::pow(base, -2.0f * float(i) / float(n_rot));
-        if (freq_factors) theta /= freq_factors[i];
-        const float c = std::cos(theta), s = std::sin(theta);
+    float theta = pos;
+    for (int i = 0; i < half; ++i, theta *= theta_scale) {
+        const float t = freq_factors ? theta / freq_factors[i] : theta;
+        const float c = std::cos(t), s = std::sin(t);
         for (int h = 0; h < n_heads; ++h) {
             float* xh = x + h * head_dim;
             const int i0 = neox ? i : 2 * i;
