@@ -108,7 +108,10 @@ void Tokenizer::Impl::append_decoded(int32_t id, bool show_special, bool first, 
     std::string_view p = piece(id, show_special);
     if (strip_pending) {
         if (first && id == vocab.bos) {
+            // A hidden BOS passes the strip on to the next piece; a shown one keeps the
+            // space after it ("<s> Hello"), as llama.cpp and Hugging Face print it.
             out += p;
+            if (!p.empty()) strip_pending = false;
             return;
         }
         if (!p.empty() && p[0] == ' ') p.remove_prefix(1);

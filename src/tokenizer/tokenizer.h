@@ -46,7 +46,8 @@ class Tokenizer {
     // show_special, unused tokens give nothing. Out-of-range ids throw Error.
     std::string token_to_piece(int32_t id, bool show_special) const;
     // Concatenated pieces. SentencePiece: the space the encoder prefixed is removed from the
-    // first piece (the first piece after a leading BOS), so decode(encode(x)) == x.
+    // first piece, or from the piece after a leading BOS that is not shown, so that
+    // decode(encode(x)) == x; a shown BOS keeps the space after it ("<s> Hello").
     std::string decode(std::span<const int32_t> ids, bool show_special) const;
 
     int32_t n_vocab() const;
