@@ -4,7 +4,9 @@
 
 namespace ponder {
 namespace {
-constexpr int kSpinIterations = 1 << 16;
+// Spin this many pauses before sleeping (workers) or yielding (the caller). Short enough that
+// an oversubscribed machine (more runnable threads than cores) does not burn time slices.
+constexpr int kSpinIterations = 1 << 12;
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_pause();
@@ -42,7 +44,12 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     }
     if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
     fn(0, n_threads_);
-    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+        if (spin < kSpinIterations)
+            cpu_relax();
+        else
+            std::this_thread::yield();  // let a descheduled worker have the core
+    }
     job_ = nullptr;
 }
 

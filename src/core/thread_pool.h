@@ -26,6 +26,15 @@ class ThreadPool {
     int size() const { return n_threads_; }
     // Runs fn(ith, nth) on every thread; fn must not throw (it is called on worker threads).
     void run(const std::function<void(int ith, int nth)>& fn);
+    // Same, but on the calling thread alone (nth = 1) when `work` (a rough count of
+    // multiply-adds or bytes touched) is below kMinParallelWork: waking workers costs more.
+    void run(const std::function<void(int ith, int nth)>& fn, int64_t work) {
+        if (work < kMinParallelWork || n_threads_ == 1)
+            fn(0, 1);
+        else
+            run(fn);
+    }
+    static constexpr int64_t kMinParallelWork = 1 << 15;
 
     // Splits [0, n) into nth nearly equal contiguous ranges; returns thread ith's range.
     static void split(int64_t n, int ith, int nth, int64_t& begin, int64_t& end) {

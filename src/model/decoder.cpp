@@ -201,22 +201,24 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
         const uint16_t* kl = kv.k_layer(l);
         const uint16_t* vl = kv.v_layer(l);
         const int64_t n_items = T * hp.n_head;
-        pool.run([&](int ith, int nth) {
-            int64_t i0, i1;
-            ThreadPool::split(n_items, ith, nth, i0, i1);
-            float* sc = s.scores.data() + size_t(ith) * size_t(kv.n_cells());
-            for (int64_t i = i0; i < i1; ++i) {
-                const int64_t t = i / hp.n_head;
-                const int h = int(i % hp.n_head);
-                const int32_t seq = b.seq[size_t(t)];
-                const int32_t n = kv.n_visible(seq, b.pos[size_t(t)]);
-                const int kvh = h / group;
-                kernels::attention_head(s.q.data() + t * Q + h * hd, kl + size_t(kvh) * hd,
-                                        vl + size_t(kvh) * hd, kv.row_stride(),
-                                        kv.cells(seq).data(), n, hd, scale,
-                                        s.att.data() + t * Q + h * hd, sc);
-            }
-        });
+        pool.run(
+            [&](int ith, int nth) {
+                int64_t i0, i1;
+                ThreadPool::split(n_items, ith, nth, i0, i1);
+                float* sc = s.scores.data() + size_t(ith) * size_t(kv.n_cells());
+                for (int64_t i = i0; i < i1; ++i) {
+                    const int64_t t = i / hp.n_head;
+                    const int h = int(i % hp.n_head);
+                    const int32_t seq = b.seq[size_t(t)];
+                    const int32_t n = kv.n_visible(seq, b.pos[size_t(t)]);
+                    const int kvh = h / group;
+                    kernels::attention_head(s.q.data() + t * Q + h * hd, kl + size_t(kvh) * hd,
+                                            vl + size_t(kvh) * hd, kv.row_stride(),
+                                            kv.cells(seq).data(), n, hd, scale,
+                                            s.att.data() + t * Q + h * hd, sc);
+                }
+            },
+            n_items * int64_t(kv.n_used()) * hd);
         kernels::matmul(L.wo, s.att.data(), T, s.o.data(), pool);
         for (int64_t i = 0; i < T * E; ++i) s.x[size_t(i)] += s.o[size_t(i)];
         // MLP block.

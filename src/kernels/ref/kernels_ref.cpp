@@ -41,14 +41,16 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
     if (has_exact_dot(w.type)) {
         std::vector<QuantizedActs> xq(static_cast<size_t>(n_tokens));
         for (int64_t t = 0; t < n_tokens; ++t) quantize_acts(w.type, x + t * nc, nc, xq[size_t(t)]);
-        pool.run([&](int ith, int nth) {
-            int64_t r0, r1;
-            ThreadPool::split(w.n_rows, ith, nth, r0, r1);
-            for (int64_t r = r0; r < r1; ++r)
-                for (int64_t t = 0; t < n_tokens; ++t)
-                    y[t * w.n_rows + r] =
-                        dot_row(w.type, w.data + size_t(r) * w.row_bytes, xq[size_t(t)], nc);
-        });
+        pool.run(
+            [&](int ith, int nth) {
+                int64_t r0, r1;
+                ThreadPool::split(w.n_rows, ith, nth, r0, r1);
+                for (int64_t r = r0; r < r1; ++r)
+                    for (int64_t t = 0; t < n_tokens; ++t)
+                        y[t * w.n_rows + r] =
+                            dot_row(w.type, w.data + size_t(r) * w.row_bytes, xq[size_t(t)], nc);
+            },
+            w.n_rows * nc * n_tokens);
         return;
     }
     // Other types: round the activations the way the dot product sees them, then a float dot
@@ -65,20 +67,22 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
         }
         xa = xr.data();
     }
-    pool.run([&](int ith, int nth) {
-        int64_t r0, r1;
-        ThreadPool::split(w.n_rows, ith, nth, r0, r1);
-        std::vector<float> row(static_cast<size_t>(nc));
-        for (int64_t r = r0; r < r1; ++r) {
-            dequantize_row(w.type, w.data + size_t(r) * w.row_bytes, row.data(), nc);
-            for (int64_t t = 0; t < n_tokens; ++t) {
-                const float* xt = xa + t * nc;
-                double acc = 0;
-                for (int64_t c = 0; c < nc; ++c) acc += double(row[size_t(c)]) * xt[c];
-                y[t * w.n_rows + r] = float(acc);
+    pool.run(
+        [&](int ith, int nth) {
+            int64_t r0, r1;
+            ThreadPool::split(w.n_rows, ith, nth, r0, r1);
+            std::vector<float> row(static_cast<size_t>(nc));
+            for (int64_t r = r0; r < r1; ++r) {
+                dequantize_row(w.type, w.data + size_t(r) * w.row_bytes, row.data(), nc);
+                for (int64_t t = 0; t < n_tokens; ++t) {
+                    const float* xt = xa + t * nc;
+                    double acc = 0;
+                    for (int64_t c = 0; c < nc; ++c) acc += double(row[size_t(c)]) * xt[c];
+                    y[t * w.n_rows + r] = float(acc);
+                }
             }
-        }
-    });
+        },
+        w.n_rows * nc * n_tokens);
 }
 
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows, float eps) {
