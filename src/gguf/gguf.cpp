@@ -218,7 +218,8 @@ bool GgufValue::is_int() const {
 
 double GgufValue::array_number(uint64_t i) const {
     if (type != GgufType::ARRAY || !raw || i >= count)
-        fail("GGUF array access out of range or not a numeric array");
+        fail("GGUF value is not a numeric array or has no element ", i, " (", count,
+             " elements of ", gguf_type_name(elem_type), ")");
     GgufValue e;
     decode_scalar(elem_type, raw + i * scalar_size(elem_type), e);
     switch (elem_type) {
@@ -237,12 +238,16 @@ double GgufValue::array_number(uint64_t i) const {
 
 int64_t GgufValue::array_int(uint64_t i) const {
     if (type != GgufType::ARRAY || !raw || i >= count)
-        fail("GGUF array access out of range or not a numeric array");
+        fail("GGUF value is not a numeric array or has no element ", i, " (", count,
+             " elements of ", gguf_type_name(elem_type), ")");
     GgufValue e;
     decode_scalar(elem_type, raw + i * scalar_size(elem_type), e);
     switch (elem_type) {
         case GgufType::FLOAT32:
         case GgufType::FLOAT64:
+            // A cast of NaN or of a value outside int64's range is undefined: refuse it.
+            if (!(e.f64 >= -0x1p63 && e.f64 < 0x1p63))
+                fail("GGUF array element ", i, " (", e.f64, ") is not representable as an integer");
             return int64_t(e.f64);
         case GgufType::INT8:
         case GgufType::INT16:
@@ -250,6 +255,8 @@ int64_t GgufValue::array_int(uint64_t i) const {
         case GgufType::INT64:
             return e.i64;
         default:
+            if (e.u64 > uint64_t(std::numeric_limits<int64_t>::max()))
+                fail("GGUF array element ", i, " (", e.u64, ") is too large for int64");
             return int64_t(e.u64);
     }
 }
@@ -357,9 +364,11 @@ void GgufFile::parse() {
 
     if (const GgufValue* a = find("general.alignment")) {
         const size_t at = kvs_[kv_index_.at("general.alignment")].offset;
-        if (!a->is_int() || a->is_array())
-            c.error(at, cat("general.alignment must be an integer, got ", gguf_type_name(a->type)));
-        const uint64_t al = a->u64 ? a->u64 : uint64_t(a->i64);
+        // The specification types it u32; a reader that accepted other types would place the
+        // data section differently from other engines.
+        if (a->type != GgufType::UINT32)
+            c.error(at, cat("general.alignment must be u32, got ", gguf_type_name(a->type)));
+        const uint64_t al = a->u64;
         if (al == 0 || (al & (al - 1)) != 0 || al > kMaxAlignment)
             c.error(at,
                     cat("general.alignment ", al, " is not a power of two up to ", kMaxAlignment));
@@ -367,10 +376,13 @@ void GgufFile::parse() {
     }
 
     tensors_.reserve(size_t(n_tensors));
+    std::vector<size_t> offset_fields;  // where each tensor's data offset is written
+    offset_fields.reserve(size_t(n_tensors));
     for (uint64_t i = 0; i < n_tensors; ++i) {
         GgufTensorInfo ti;
         const size_t at = c.pos();
         ti.name = c.read_string("tensor name");
+        if (ti.name.empty()) c.error(at, "empty tensor name");
         const std::string name(ti.name);
         const size_t dims_at = c.pos();
         ti.n_dims = c.read<uint32_t>("tensor dimension count");
@@ -402,6 +414,7 @@ void GgufFile::parse() {
             c.error(dims_at, cat("tensor '", name, "': byte size overflows"));
         ti.nbytes = uint64_t(nbytes);
         const size_t off_at = c.pos();
+        offset_fields.push_back(off_at);
         ti.offset = c.read<uint64_t>("tensor offset");
         if (ti.offset % alignment_ != 0)
             c.error(off_at, cat("tensor '", name, "': data offset ", ti.offset,
@@ -417,13 +430,14 @@ void GgufFile::parse() {
     if (!tensors_.empty() && data_offset_ > size_)
         c.error(header_end, cat("truncated file: data section would start at ", data_offset_,
                                 " but the file has ", size_, " bytes"));
-    for (auto& ti : tensors_) {
-        const uint64_t avail = size_ > data_offset_ ? size_ - data_offset_ : 0;
+    const uint64_t avail = size_ > data_offset_ ? size_ - data_offset_ : 0;
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+        GgufTensorInfo& ti = tensors_[i];
         if (ti.offset > avail || ti.nbytes > avail - ti.offset)
-            c.error(data_offset_,
-                    cat("tensor '", ti.name, "' (", dtype_name(ti.type), " ", ti.shape_str(), ", ",
-                        ti.nbytes, " bytes at data offset ", ti.offset,
-                        ") extends past the end of the file (", avail, " data bytes)"));
+            c.error(offset_fields[i], cat("tensor '", ti.name, "' (", dtype_name(ti.type), " ",
+                                          ti.shape_str(), ", ", ti.nbytes, " bytes at data offset ",
+                                          ti.offset, ") extends past the end of the file (", avail,
+                                          " data bytes from offset ", data_offset_, ")"));
         ti.data = base_ + data_offset_ + ti.offset;
     }
 }
