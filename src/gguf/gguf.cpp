@@ -15,7 +15,7 @@ namespace ponder {
 namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as little-endian u32
-constexpr int kMaxArrayDepth = 8;
+constexpr int kMaxArrayDepth = 8;        // levels of array, the outermost included
 constexpr size_t kMaxAlignment = 1u << 20;
 
 size_t scalar_size(GgufType t) {
@@ -144,7 +144,8 @@ void read_array(Cursor& c, GgufValue& v, int depth, const std::string& key) {
     v.elem_type = GgufType(et);
     const size_t count_at = c.pos();
     v.count = c.read<uint64_t>("array length");
-    if (v.elem_type == GgufType::ARRAY && depth >= kMaxArrayDepth)
+    // `depth` counts the arrays enclosing this one; its elements would be level depth + 2.
+    if (v.elem_type == GgufType::ARRAY && depth + 2 > kMaxArrayDepth)
         c.error(at, cat("key '", key, "': arrays nested deeper than ", kMaxArrayDepth));
     // Minimum bytes per element, checked before anything is sized by the count.
     const size_t min_elem = v.elem_type == GgufType::STRING  ? 8
