@@ -324,8 +324,8 @@ void GgufFile::parse() {
     if (magic != kMagic) {
         char m[5] = {};
         std::memcpy(m, base_, 4);
-        for (char& ch : m)
-            if (ch && (ch < 32 || ch > 126)) ch = '?';
+        for (int i = 0; i < 4; ++i)
+            if (m[i] < 32 || m[i] > 126) m[i] = '?';  // NUL included, so all four show
         c.error(0, cat("bad magic '", m, "' (expected 'GGUF'): not a GGUF file"));
     }
     version_ = c.read<uint32_t>("version");
