@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "gguf/gguf.h"
@@ -51,6 +52,7 @@ nlohmann::json to_json(const ModelSummary& s, const GgufFile& f, bool tensors) {
     j["architecture"] = s.architecture;
     j["name"] = s.name;
     j["n_params"] = s.n_params;
+    j["tensor_bytes"] = s.tensor_bytes;
     j["tensor_count"] = f.tensors().size();
     json types = json::object();
     for (const auto& [t, n] : s.type_tensors)
@@ -106,6 +108,27 @@ nlohmann::json to_json(const ModelSummary& s, const GgufFile& f, bool tensors) {
     return j;
 }
 
+// Text from the file with control characters shown as escapes, so a token such as "\n" or a
+// hostile name cannot break the layout or drive the terminal.
+std::string printable(std::string_view in) {
+    std::string out;
+    for (char c : in) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (u < 0x20 || u == 0x7f) {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\x%02x", unsigned(u));
+            out += b;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 void print_text(const ModelSummary& s, const GgufFile& f, bool tensors) {
     auto line = [](const char* k, const std::string& v) {
         std::printf("%-16s %s\n", k, v.c_str());
@@ -117,10 +140,10 @@ void print_text(const ModelSummary& s, const GgufFile& f, bool tensors) {
         std::snprintf(b, sizeof b, "%g", *v);
         return std::string(b);
     };
-    line("file", s.path + " (" + human_bytes(s.file_size) + ", GGUF v" +
+    line("file", printable(s.path) + " (" + human_bytes(s.file_size) + ", GGUF v" +
                      std::to_string(s.gguf_version) + ")");
-    line("architecture", s.architecture.empty() ? "-" : s.architecture);
-    if (!s.name.empty()) line("name", s.name);
+    line("architecture", s.architecture.empty() ? "-" : printable(s.architecture));
+    if (!s.name.empty()) line("name", printable(s.name));
     line("parameters", human_count(s.n_params) + " (" + std::to_string(s.n_params) + ")");
     std::string mix;
     for (const auto& [t, n] : s.type_tensors) {
@@ -136,19 +159,19 @@ void print_text(const ModelSummary& s, const GgufFile& f, bool tensors) {
     if (s.key_length) line("head size", num(s.key_length));
     std::string rope = "base " + flt(s.rope_freq_base);
     if (s.rope_dimension_count) rope += ", dims " + std::to_string(*s.rope_dimension_count);
-    if (!s.rope_scaling_type.empty()) rope += ", scaling " + s.rope_scaling_type;
+    if (!s.rope_scaling_type.empty()) rope += ", scaling " + printable(s.rope_scaling_type);
     if (s.rope_scaling_factor) rope += " x" + flt(s.rope_scaling_factor);
     if (s.has_rope_freqs_tensor) rope += ", rope_freqs tensor";
     line("rope", rope);
     line("rms epsilon", flt(s.rms_eps));
-    std::string vocab = s.vocab_model.empty() ? "-" : s.vocab_model;
-    if (!s.vocab_pre.empty()) vocab += " (pre " + s.vocab_pre + ")";
+    std::string vocab = s.vocab_model.empty() ? "-" : printable(s.vocab_model);
+    if (!s.vocab_pre.empty()) vocab += " (pre " + printable(s.vocab_pre) + ")";
     vocab += ", " + std::to_string(s.vocab_size) + " tokens";
     line("vocabulary", vocab);
     std::string sp;
     for (const auto& t : s.special_tokens) {
         if (!sp.empty()) sp += ", ";
-        sp += t.role + " " + std::to_string(t.id) + " '" + t.text + "'";
+        sp += t.role + " " + std::to_string(t.id) + " '" + printable(t.text) + "'";
     }
     line("special tokens", sp.empty() ? "-" : sp);
     line("add bos/eos", std::string(s.add_bos ? (*s.add_bos ? "yes" : "no") : "-") + " / " +
@@ -157,7 +180,7 @@ void print_text(const ModelSummary& s, const GgufFile& f, bool tensors) {
     if (tensors) {
         std::printf("\n%-40s %-8s %-24s %12s\n", "tensor", "type", "shape", "bytes");
         for (const auto& t : f.tensors())
-            std::printf("%-40.*s %-8s %-24s %12llu\n", int(t.name.size()), t.name.data(),
+            std::printf("%-40s %-8s %-24s %12llu\n", printable(t.name).c_str(),
                         std::string(dtype_name(t.type)).c_str(), t.shape_str().c_str(),
                         static_cast<unsigned long long>(t.nbytes));
     }
@@ -173,7 +196,11 @@ void add_info(CLI::App& app) {
         auto f = GgufFile::open(opt->model);
         const ModelSummary s = summarize_model(*f);
         if (opt->json)
-            std::printf("%s\n", to_json(s, *f, opt->tensors).dump(2).c_str());
+            // Strings from the file need not be valid UTF-8: replace bad bytes with U+FFFD
+            // rather than fail.
+            std::printf("%s\n", to_json(s, *f, opt->tensors)
+                                    .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                                    .c_str());
         else
             print_text(s, *f, opt->tensors);
     });

@@ -15,7 +15,7 @@ namespace ponder {
 namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as little-endian u32
-constexpr int kMaxArrayDepth = 8;
+constexpr int kMaxArrayDepth = 8;        // levels of array, the outermost included
 constexpr size_t kMaxAlignment = 1u << 20;
 
 size_t scalar_size(GgufType t) {
@@ -144,7 +144,8 @@ void read_array(Cursor& c, GgufValue& v, int depth, const std::string& key) {
     v.elem_type = GgufType(et);
     const size_t count_at = c.pos();
     v.count = c.read<uint64_t>("array length");
-    if (v.elem_type == GgufType::ARRAY && depth >= kMaxArrayDepth)
+    // `depth` counts the arrays enclosing this one; its elements would be level depth + 2.
+    if (v.elem_type == GgufType::ARRAY && depth + 2 > kMaxArrayDepth)
         c.error(at, cat("key '", key, "': arrays nested deeper than ", kMaxArrayDepth));
     // Minimum bytes per element, checked before anything is sized by the count.
     const size_t min_elem = v.elem_type == GgufType::STRING  ? 8
@@ -218,7 +219,8 @@ bool GgufValue::is_int() const {
 
 double GgufValue::array_number(uint64_t i) const {
     if (type != GgufType::ARRAY || !raw || i >= count)
-        fail("GGUF array access out of range or not a numeric array");
+        fail("GGUF value is not a numeric array or has no element ", i, " (", count,
+             " elements of ", gguf_type_name(elem_type), ")");
     GgufValue e;
     decode_scalar(elem_type, raw + i * scalar_size(elem_type), e);
     switch (elem_type) {
@@ -237,12 +239,16 @@ double GgufValue::array_number(uint64_t i) const {
 
 int64_t GgufValue::array_int(uint64_t i) const {
     if (type != GgufType::ARRAY || !raw || i >= count)
-        fail("GGUF array access out of range or not a numeric array");
+        fail("GGUF value is not a numeric array or has no element ", i, " (", count,
+             " elements of ", gguf_type_name(elem_type), ")");
     GgufValue e;
     decode_scalar(elem_type, raw + i * scalar_size(elem_type), e);
     switch (elem_type) {
         case GgufType::FLOAT32:
         case GgufType::FLOAT64:
+            // A cast of NaN or of a value outside int64's range is undefined: refuse it.
+            if (!(e.f64 >= -0x1p63 && e.f64 < 0x1p63))
+                fail("GGUF array element ", i, " (", e.f64, ") is not representable as an integer");
             return int64_t(e.f64);
         case GgufType::INT8:
         case GgufType::INT16:
@@ -250,6 +256,8 @@ int64_t GgufValue::array_int(uint64_t i) const {
         case GgufType::INT64:
             return e.i64;
         default:
+            if (e.u64 > uint64_t(std::numeric_limits<int64_t>::max()))
+                fail("GGUF array element ", i, " (", e.u64, ") is too large for int64");
             return int64_t(e.u64);
     }
 }
@@ -316,8 +324,8 @@ void GgufFile::parse() {
     if (magic != kMagic) {
         char m[5] = {};
         std::memcpy(m, base_, 4);
-        for (char& ch : m)
-            if (ch && (ch < 32 || ch > 126)) ch = '?';
+        for (int i = 0; i < 4; ++i)
+            if (m[i] < 32 || m[i] > 126) m[i] = '?';  // NUL included, so all four show
         c.error(0, cat("bad magic '", m, "' (expected 'GGUF'): not a GGUF file"));
     }
     version_ = c.read<uint32_t>("version");
@@ -357,9 +365,11 @@ void GgufFile::parse() {
 
     if (const GgufValue* a = find("general.alignment")) {
         const size_t at = kvs_[kv_index_.at("general.alignment")].offset;
-        if (!a->is_int() || a->is_array())
-            c.error(at, cat("general.alignment must be an integer, got ", gguf_type_name(a->type)));
-        const uint64_t al = a->u64 ? a->u64 : uint64_t(a->i64);
+        // The specification types it u32; a reader that accepted other types would place the
+        // data section differently from other engines.
+        if (a->type != GgufType::UINT32)
+            c.error(at, cat("general.alignment must be u32, got ", gguf_type_name(a->type)));
+        const uint64_t al = a->u64;
         if (al == 0 || (al & (al - 1)) != 0 || al > kMaxAlignment)
             c.error(at,
                     cat("general.alignment ", al, " is not a power of two up to ", kMaxAlignment));
@@ -367,10 +377,13 @@ void GgufFile::parse() {
     }
 
     tensors_.reserve(size_t(n_tensors));
+    std::vector<size_t> offset_fields;  // where each tensor's data offset is written
+    offset_fields.reserve(size_t(n_tensors));
     for (uint64_t i = 0; i < n_tensors; ++i) {
         GgufTensorInfo ti;
         const size_t at = c.pos();
         ti.name = c.read_string("tensor name");
+        if (ti.name.empty()) c.error(at, "empty tensor name");
         const std::string name(ti.name);
         const size_t dims_at = c.pos();
         ti.n_dims = c.read<uint32_t>("tensor dimension count");
@@ -402,6 +415,7 @@ void GgufFile::parse() {
             c.error(dims_at, cat("tensor '", name, "': byte size overflows"));
         ti.nbytes = uint64_t(nbytes);
         const size_t off_at = c.pos();
+        offset_fields.push_back(off_at);
         ti.offset = c.read<uint64_t>("tensor offset");
         if (ti.offset % alignment_ != 0)
             c.error(off_at, cat("tensor '", name, "': data offset ", ti.offset,
@@ -417,13 +431,14 @@ void GgufFile::parse() {
     if (!tensors_.empty() && data_offset_ > size_)
         c.error(header_end, cat("truncated file: data section would start at ", data_offset_,
                                 " but the file has ", size_, " bytes"));
-    for (auto& ti : tensors_) {
-        const uint64_t avail = size_ > data_offset_ ? size_ - data_offset_ : 0;
+    const uint64_t avail = size_ > data_offset_ ? size_ - data_offset_ : 0;
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+        GgufTensorInfo& ti = tensors_[i];
         if (ti.offset > avail || ti.nbytes > avail - ti.offset)
-            c.error(data_offset_,
-                    cat("tensor '", ti.name, "' (", dtype_name(ti.type), " ", ti.shape_str(), ", ",
-                        ti.nbytes, " bytes at data offset ", ti.offset,
-                        ") extends past the end of the file (", avail, " data bytes)"));
+            c.error(offset_fields[i], cat("tensor '", ti.name, "' (", dtype_name(ti.type), " ",
+                                          ti.shape_str(), ", ", ti.nbytes, " bytes at data offset ",
+                                          ti.offset, ") extends past the end of the file (", avail,
+                                          " data bytes from offset ", data_offset_, ")"));
         ti.data = base_ + data_offset_ + ti.offset;
     }
 }

@@ -4,6 +4,11 @@
 // names, unknown types, out-of-bounds or misaligned tensor data, shape overflow) throws
 // ponder::Error naming the file, the byte offset and the problem. No allocation is ever sized
 // by a header field before that field has been checked against the bytes that remain.
+//
+// Beyond the byte layout it enforces: keys and tensor names non-empty and unique, bools 0 or 1,
+// arrays nested at most 8 deep, general.alignment a u32 power of two up to 1 MiB, 1 to 4
+// dimensions each >= 1 with a non-overflowing product, a known tensor type whose block size
+// divides the row length, and each tensor's data offset aligned and its bytes inside the file.
 #pragma once
 #include <array>
 #include <cstddef>
@@ -55,7 +60,9 @@ struct GgufValue {
     bool is_int() const;
     bool is_float() const { return type == GgufType::FLOAT32 || type == GgufType::FLOAT64; }
     bool is_array() const { return type == GgufType::ARRAY; }
-    // Element i of a scalar array, converted; throws if the array holds strings or arrays.
+    // Element i of a scalar array, converted. Throws Error if this is not an array of scalars
+    // or i >= count; array_int also throws when the element does not fit an int64 (a float
+    // that is NaN or out of range, a u64 above INT64_MAX). Floats are truncated toward zero.
     double array_number(uint64_t i) const;
     int64_t array_int(uint64_t i) const;
 };

@@ -180,17 +180,24 @@ void GgufWriter::set_value(std::string_view key, const GgufValue& v) {
 
 void GgufWriter::add_tensor(std::string_view name, DType type, const std::vector<int64_t>& ne,
                             Fill fill) {
+    if (name.empty()) fail("GGUF writer: empty tensor name");
     if (ne.empty() || ne.size() > 4) fail("tensor '", name, "': ", ne.size(), " dimensions");
     for (const auto& t : tensors_)
         if (t.name == name) fail("tensor '", name, "' added twice");
+    for (int64_t d : ne)
+        if (d < 1) fail("tensor '", name, "': dimension ", d, " (each must be >= 1)");
     const auto& tr = dtype_traits(type);
     if (ne[0] % tr.block_size != 0)
         fail("tensor '", name, "': row length ", ne[0], " is not a multiple of the ", tr.name,
              " block size ", tr.block_size);
-    int64_t rows = 1;
-    for (size_t i = 1; i < ne.size(); ++i) rows *= ne[i];
-    tensors_.push_back(
-        {std::string(name), type, ne, uint64_t(row_size(type, ne[0]) * rows), std::move(fill)});
+    // Bytes = blocks per row * block size * rows, refused when it overflows (the reader would
+    // refuse such a file).
+    int64_t nbytes = ne[0] / tr.block_size;
+    bool overflow = __builtin_mul_overflow(nbytes, int64_t(tr.type_size), &nbytes);
+    for (size_t i = 1; i < ne.size() && !overflow; ++i)
+        overflow = __builtin_mul_overflow(nbytes, ne[i], &nbytes);
+    if (overflow) fail("tensor '", name, "': byte size overflows");
+    tensors_.push_back({std::string(name), type, ne, uint64_t(nbytes), std::move(fill)});
 }
 
 void GgufWriter::add_tensor(std::string_view name, DType type, const std::vector<int64_t>& ne,
@@ -199,6 +206,20 @@ void GgufWriter::add_tensor(std::string_view name, DType type, const std::vector
 }
 
 void GgufWriter::emit(const std::function<void(const void*, size_t)>& out) const {
+    // general.alignment, if present, must say what the data is aligned to; absent means 32.
+    std::vector<uint8_t> want;
+    put<uint32_t>(want, uint32_t(GgufType::UINT32));
+    put<uint32_t>(want, alignment_);
+    bool declared = false;
+    for (const auto& [key, bytes] : kvs_)
+        if (key == "general.alignment") {
+            if (bytes != want)
+                fail("GGUF writer: general.alignment does not hold the u32 ", alignment_,
+                     " this writer aligns to");
+            declared = true;
+        }
+    if (!declared && alignment_ != 32)
+        fail("GGUF writer: general.alignment was removed but the alignment is ", alignment_);
     std::vector<uint8_t> h;
     put<uint32_t>(h, 0x46554747);
     put<uint32_t>(h, 3);

@@ -18,7 +18,9 @@ class GgufWriter {
 
     explicit GgufWriter(uint32_t alignment = 32);
 
-    // Setting a key that exists replaces its value in place.
+    // Setting a key that exists replaces its value in place. The constructor sets
+    // general.alignment when the alignment is not the default 32; write() refuses a file whose
+    // general.alignment (if present) is not the u32 the writer aligns to.
     void set_u8(std::string_view key, uint8_t v);
     void set_u32(std::string_view key, uint32_t v);
     void set_i32(std::string_view key, int32_t v);
@@ -34,7 +36,9 @@ class GgufWriter {
     void remove(std::string_view key);
     bool has(std::string_view key) const;
 
-    // Tensors are written in the order added. ne[0] is the row length.
+    // Tensors are written in the order added. ne[0] is the row length. Throws Error for an
+    // empty or duplicate name, 0 or more than 4 dims, a dim < 1, a row length that is not a
+    // multiple of the type's block size, or a byte size that overflows.
     void add_tensor(std::string_view name, DType type, const std::vector<int64_t>& ne, Fill fill);
     // `data` (row_size * rows bytes) must stay valid until write() returns.
     void add_tensor(std::string_view name, DType type, const std::vector<int64_t>& ne,
