@@ -370,7 +370,7 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& input,
         double f = std::pow(10.0, double(prec));
         double x = v.as_double() * f;
         if (method == "common")
-            x = std::round(x);
+            x = std::nearbyint(x);  // Python rounds half to even
         else if (method == "ceil")
             x = std::ceil(x);
         else if (method == "floor")

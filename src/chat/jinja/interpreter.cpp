@@ -213,6 +213,7 @@ void Interpreter::exec_for(const Node& n, std::string& out) {
     ValueList items;
     if (n.exprs[1]) {
         for (const auto& item : all) {
+            step(n.line, n.col);
             auto s = std::make_shared<Scope>();
             s->parent = saved;
             bind_targets(*s, n.names, item);
@@ -229,6 +230,7 @@ void Interpreter::exec_for(const Node& n, std::string& out) {
     }
     const int64_t len = int64_t(items.size());
     for (int64_t i = 0; i < len; ++i) {
+        step(n.line, n.col);
         auto s = std::make_shared<Scope>();
         s->parent = saved;
         bind_targets(*s, n.names, items[size_t(i)]);
@@ -310,8 +312,8 @@ Value Interpreter::make_macro(const Node& n, std::shared_ptr<Scope> defining, Va
                     }
                 if (is_param)
                     s->vars[k] = v;
-                else if (k == "caller" && !caller.is_undefined())
-                    fail("TypeError: macro '", name, "' got an unexpected 'caller' argument");
+                else if (k == "caller")
+                    s->vars["caller"] = v;
                 else
                     kwargs.dict_ref().set(Value(k), v);
             }
