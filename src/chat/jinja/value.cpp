@@ -167,7 +167,20 @@ std::string Value::to_str() const {
     }
 }
 
+namespace {
+// Nesting of repr() calls on this thread: cyclic namespaces (ns.x = ns) must not recurse
+// forever; Python prints such values with "..." and so do we past this depth.
+thread_local int repr_depth = 0;
+constexpr int kMaxReprDepth = 100;
+}  // namespace
+
 std::string Value::repr() const {
+    if ((kind_ == Kind::List || kind_ == Kind::Dict) && repr_depth >= kMaxReprDepth)
+        return kind_ == Kind::List ? "[...]" : "{...}";
+    struct Depth {
+        Depth() { ++repr_depth; }
+        ~Depth() { --repr_depth; }
+    } depth;
     switch (kind_) {
         case Kind::String:
             return py_repr_string(s_);
