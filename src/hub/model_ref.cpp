@@ -9,7 +9,8 @@
 namespace ponder {
 
 std::string resolve_model_path(const std::string& name_or_path) {
-    if (std::filesystem::is_regular_file(name_or_path)) return name_or_path;
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(name_or_path, ec)) return name_or_path;
     return resolve_model_path(name_or_path, hub::ModelCache::default_home());
 }
 
