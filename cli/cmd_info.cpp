@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "gguf/gguf.h"
+#include "hub/model_ref.h"
 #include "model/model_summary.h"
 
 namespace ponder::cli {
@@ -189,11 +190,11 @@ void print_text(const ModelSummary& s, const GgufFile& f, bool tensors) {
 void add_info(CLI::App& app) {
     auto opt = std::make_shared<InfoOptions>();
     auto* cmd = app.add_subcommand("info", "Describe a GGUF model file");
-    cmd->add_option("model", opt->model, "GGUF model file")->required();
+    cmd->add_option("model", opt->model, "GGUF model file or cached model name")->required();
     cmd->add_flag("--tensors", opt->tensors, "List every tensor");
     cmd->add_flag("--json", opt->json, "Print one JSON object");
     cmd->callback([opt] {
-        auto f = GgufFile::open(opt->model);
+        auto f = GgufFile::open(resolve_model_path(opt->model));
         const ModelSummary s = summarize_model(*f);
         if (opt->json)
             // Strings from the file need not be valid UTF-8: replace bad bytes with U+FFFD

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets up ponder on a fresh Debian 12 machine: installs the Debian packages it needs, builds it,
-# and (unless --no-run) runs it once on the default model.
+# and (unless --no-run) runs it once on the default model. The default model is $PONDER_MODEL,
+# else ../shared/models/stories260K.gguf, else a model already in the cache (`ponder list`), else
+# it pulls $PONDER_PULL (default qwen3-0.6b) from Hugging Face: the only network access here.
 #   bash scripts/setup.sh            # install, build, run
 #   bash scripts/setup.sh --deps     # install packages only
 #   bash scripts/setup.sh --no-run   # install and build
@@ -41,13 +43,37 @@ install_packages
 build
 [ "$mode" = "--no-run" ] && exit 0
 
+# The path of the cached model named $1 (any cached model when $1 is empty), or "".
+cached_model() {
+    ./build/ponder list --json 2>/dev/null | python3 -c '
+import json, sys
+want = sys.argv[1]
+for m in json.load(sys.stdin):
+    if not want or m["name"] == want:
+        print(m["path"])
+        break
+' "${1:-}" 2>/dev/null || true
+}
+
 model="$(default_model)"
 if [ -z "$model" ]; then
-    echo "setup: built ./build/ponder, but no model was found."
-    echo "       Set PONDER_MODEL=/path/to/model.gguf (any GGUF file) and run this again."
-    exit 0
+    model="$(cached_model)"
 fi
-if ./build/ponder run --help >/dev/null 2>&1; then
+if [ -z "$model" ]; then
+    name="${PONDER_PULL:-qwen3-0.6b}"
+    echo "setup: no model found; pulling $name (or set PONDER_MODEL=/path/to/model.gguf)"
+    if ! ./build/ponder pull "$name"; then
+        echo "setup: built ./build/ponder, but could not download $name."
+        echo "       Run \`./build/ponder pull $name\` again (it resumes), or set"
+        echo "       PONDER_MODEL=/path/to/model.gguf (any GGUF file) and run this again."
+        exit 1
+    fi
+    model="$(cached_model "$name")"
+    [ -n "$model" ] || model="$name"
+fi
+# `ponder run --help` exits 0 even without a run command (CLI11 handles --help first), so ask
+# the command list instead.
+if ./build/ponder --help 2>/dev/null | grep -qE '^ +run +'; then
     ./build/ponder run -m "$model" -p "Once upon a time" -n 48
 else
     ./build/ponder info "$model"
