@@ -1,6 +1,7 @@
 // `ponder template`: renders golden cases byte for byte from a .jinja file and from the
 // template inside tiny-qwen3-F16.gguf; template errors print the message and exit 1.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -34,7 +35,10 @@ struct Result {
 Result run_cli(const std::string& args) {
     const fs::path dir = fs::path(ponder::test::binary_dir()) / "cli_template_tmp";
     fs::create_directories(dir);
-    const std::string out = (dir / "out.txt").string(), err = (dir / "err.txt").string();
+    // Per-process names: ctest runs the tests of this file in parallel processes.
+    const std::string tag = std::to_string(::getpid());
+    const std::string out = (dir / ("out-" + tag + ".txt")).string(),
+                      err = (dir / ("err-" + tag + ".txt")).string();
     const std::string cmd = ponder::test::cli_path() + " " + args + " >" + out + " 2>" + err;
     int status = std::system(cmd.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
