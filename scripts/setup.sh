@@ -11,13 +11,16 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev
           libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev nlohmann-json3-dev
-          libcpp-httplib-dev libcli11-dev libcurl4-openssl-dev nodejs npm python3)
+          libcpp-httplib-dev libcli11-dev libcurl4-openssl-dev python3)
 
 install_packages() {
     local missing=()
     for p in "${PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
+    # Node.js (for the server's end-to-end tests with the official openai client): Debian's
+    # packages only when no node is installed (some images ship nodesource's, which conflicts).
+    if ! command -v node >/dev/null 2>&1; then missing+=(nodejs npm); fi
     if [ ${#missing[@]} -eq 0 ]; then return; fi
     echo "setup: installing ${missing[*]}"
     local SUDO=""
