@@ -71,7 +71,8 @@ void run(const RunOptions& o) {
             for (const auto& [id, l] : r.first_step_top) top.push_back({id, l});
             j["first_step_top"] = top;
         }
-        std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        std::printf("%s\n",
+                    j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }
     std::fprintf(stderr,
                  "\nload %.2f s | prompt %d tokens, %.1f tokens/s | generated %zu tokens, "

@@ -59,10 +59,16 @@ ponder_status guard(ponder_status fallback, Fn&& fn) {
 
 extern "C" {
 
-const char* ponder_last_error(void) { return g_last_error.c_str(); }
-const char* ponder_version(void) { return "0.1.0"; }
+const char* ponder_last_error(void) {
+    return g_last_error.c_str();
+}
+const char* ponder_version(void) {
+    return "0.1.0";
+}
 
-ponder_model_params ponder_model_default_params(void) { return {nullptr, nullptr, false}; }
+ponder_model_params ponder_model_default_params(void) {
+    return {nullptr, nullptr, false};
+}
 
 ponder_status ponder_model_load(const char* path, const ponder_model_params* params,
                                 ponder_model** out) {
@@ -71,8 +77,7 @@ ponder_status ponder_model_load(const char* path, const ponder_model_params* par
     return guard(PONDER_ERR_LOAD, [&] {
         const ponder_model_params p = params ? *params : ponder_model_default_params();
         ponder::Model::Progress progress;
-        if (p.progress)
-            progress = [p](float f) { return p.progress(f, p.progress_user_data); };
+        if (p.progress) progress = [p](float f) { return p.progress(f, p.progress_user_data); };
         auto m = std::make_unique<ponder_model>();
         m->model = ponder::Model::load(path, progress, p.prefetch);
         m->tok = ponder::Tokenizer::from_gguf(m->model->file());
@@ -82,20 +87,32 @@ ponder_status ponder_model_load(const char* path, const ponder_model_params* par
     });
 }
 
-void ponder_model_free(ponder_model* model) { delete model; }
+void ponder_model_free(ponder_model* model) {
+    delete model;
+}
 
-int32_t ponder_model_n_vocab(const ponder_model* m) { return m ? m->model->hparams().n_vocab : 0; }
+int32_t ponder_model_n_vocab(const ponder_model* m) {
+    return m ? m->model->hparams().n_vocab : 0;
+}
 int32_t ponder_model_n_ctx_train(const ponder_model* m) {
     return m ? m->model->hparams().n_ctx_train : 0;
 }
-const char* ponder_model_arch(const ponder_model* m) { return m ? m->arch.c_str() : ""; }
-ponder_token ponder_model_bos(const ponder_model* m) { return m ? m->tok->bos_id() : -1; }
-ponder_token ponder_model_eos(const ponder_model* m) { return m ? m->tok->eos_id() : -1; }
-bool ponder_model_is_eog(const ponder_model* m, ponder_token t) { return m && m->tok->is_eog(t); }
+const char* ponder_model_arch(const ponder_model* m) {
+    return m ? m->arch.c_str() : "";
+}
+ponder_token ponder_model_bos(const ponder_model* m) {
+    return m ? m->tok->bos_id() : -1;
+}
+ponder_token ponder_model_eos(const ponder_model* m) {
+    return m ? m->tok->eos_id() : -1;
+}
+bool ponder_model_is_eog(const ponder_model* m, ponder_token t) {
+    return m && m->tok->is_eog(t);
+}
 
-ponder_status ponder_tokenize(const ponder_model* m, const char* text, size_t len,
-                              bool add_special, bool parse_special, ponder_token* out,
-                              size_t capacity, size_t* n_out) {
+ponder_status ponder_tokenize(const ponder_model* m, const char* text, size_t len, bool add_special,
+                              bool parse_special, ponder_token* out, size_t capacity,
+                              size_t* n_out) {
     PONDER_REQUIRE(m && (text || len == 0) && n_out, "ponder_tokenize: NULL argument");
     PONDER_REQUIRE(out || capacity == 0, "ponder_tokenize: out is NULL with a capacity");
     return guard(PONDER_ERR_FAILED, [&] {
@@ -103,9 +120,9 @@ ponder_status ponder_tokenize(const ponder_model* m, const char* text, size_t le
             m->tok->encode(std::string_view(text ? text : "", len), add_special, parse_special);
         *n_out = ids.size();
         if (ids.size() > capacity)
-            return set_error(PONDER_ERR_BUFFER_TOO_SMALL,
-                             ponder::cat("ponder_tokenize: ", ids.size(), " ids do not fit in ",
-                                         capacity));
+            return set_error(
+                PONDER_ERR_BUFFER_TOO_SMALL,
+                ponder::cat("ponder_tokenize: ", ids.size(), " ids do not fit in ", capacity));
         std::memcpy(out, ids.data(), ids.size() * sizeof(ponder_token));
         return PONDER_OK;
     });
@@ -124,15 +141,17 @@ ponder_status ponder_detokenize(const ponder_model* m, const ponder_token* ids, 
         const std::string s = m->tok->decode(std::span<const int32_t>(ids, n), show_special);
         *n_out = s.size();
         if (s.size() > capacity)
-            return set_error(PONDER_ERR_BUFFER_TOO_SMALL,
-                             ponder::cat("ponder_detokenize: ", s.size(), " bytes do not fit in ",
-                                         capacity));
+            return set_error(
+                PONDER_ERR_BUFFER_TOO_SMALL,
+                ponder::cat("ponder_detokenize: ", s.size(), " bytes do not fit in ", capacity));
         std::memcpy(out, s.data(), s.size());
         return PONDER_OK;
     });
 }
 
-ponder_context_params ponder_context_default_params(void) { return {0, 0, 512}; }
+ponder_context_params ponder_context_default_params(void) {
+    return {0, 0, 512};
+}
 
 ponder_status ponder_context_init(ponder_model* m, const ponder_context_params* params,
                                   ponder_context** out) {
@@ -152,8 +171,12 @@ ponder_status ponder_context_init(ponder_model* m, const ponder_context_params* 
     });
 }
 
-void ponder_context_free(ponder_context* ctx) { delete ctx; }
-int32_t ponder_context_n_ctx(const ponder_context* ctx) { return ctx ? ctx->ctx->n_ctx() : 0; }
+void ponder_context_free(ponder_context* ctx) {
+    delete ctx;
+}
+int32_t ponder_context_n_ctx(const ponder_context* ctx) {
+    return ctx ? ctx->ctx->n_ctx() : 0;
+}
 
 ponder_status ponder_decode(ponder_context* ctx, const ponder_batch* batch) {
     PONDER_REQUIRE(ctx && batch, "ponder_decode: NULL argument");
@@ -162,8 +185,7 @@ ponder_status ponder_decode(ponder_context* ctx, const ponder_batch* batch) {
     return guard(PONDER_ERR_FAILED, [&] {
         ponder::Batch b;
         for (int32_t i = 0; i < batch->n_tokens; ++i) {
-            const bool want =
-                batch->want_logits ? batch->want_logits[i] : i + 1 == batch->n_tokens;
+            const bool want = batch->want_logits ? batch->want_logits[i] : i + 1 == batch->n_tokens;
             b.add(batch->tokens[i], batch->pos[i], batch->seq_id[i], want);
         }
         ctx->ctx->decode(b);
@@ -203,8 +225,15 @@ int32_t ponder_kv_seq_pos_max(const ponder_context* ctx, int32_t seq) {
 
 ponder_sampler_params ponder_sampler_default_params(void) {
     const ponder::SamplerParams d;
-    return {d.temperature,      d.top_k,          d.top_p, d.min_p, d.repeat_penalty,
-            d.presence_penalty, d.frequency_penalty, d.penalty_last_n, d.seed};
+    return {d.temperature,
+            d.top_k,
+            d.top_p,
+            d.min_p,
+            d.repeat_penalty,
+            d.presence_penalty,
+            d.frequency_penalty,
+            d.penalty_last_n,
+            d.seed};
 }
 
 namespace {
@@ -235,7 +264,9 @@ ponder_status ponder_sampler_init(const ponder_sampler_params* params, ponder_sa
     });
 }
 
-void ponder_sampler_free(ponder_sampler* s) { delete s; }
+void ponder_sampler_free(ponder_sampler* s) {
+    delete s;
+}
 
 ponder_status ponder_sampler_sample(ponder_sampler* s, ponder_context* ctx, int32_t i,
                                     ponder_token* out) {

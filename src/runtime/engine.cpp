@@ -56,7 +56,8 @@ struct Engine::Job {
 Engine::Engine(Context& ctx, const Tokenizer& tok, const EngineParams& params)
     : ctx_(ctx), tok_(tok) {
     const int32_t n = std::max(1, params.n_slots);
-    if (n > KvCache::kMaxSeqs) fail("at most ", KvCache::kMaxSeqs, " parallel slots, asked for ", n);
+    if (n > KvCache::kMaxSeqs)
+        fail("at most ", KvCache::kMaxSeqs, " parallel slots, asked for ", n);
     slot_ctx_ = ctx.n_ctx() / n;
     if (slot_ctx_ < 8)
         fail("a context of ", ctx.n_ctx(), " tokens is too small for ", n, " parallel slots");
@@ -103,7 +104,9 @@ void Engine::cancel(int64_t id) {
         if (j->id == id) j->cancelled = true;
 }
 
-bool Engine::idle() const { return queue_.empty() && running_.empty(); }
+bool Engine::idle() const {
+    return queue_.empty() && running_.empty();
+}
 
 EngineStats Engine::stats() const {
     EngineStats s = stats_;

@@ -66,10 +66,10 @@ struct Event {
     enum class Kind { Token, ChoiceDone, RequestDone, Error };
     Kind kind = Kind::Token;
     int32_t choice = 0;
-    int32_t token = -1;      // Token: the id (forced tokens included)
-    std::string text;        // Token: text released now (stop strings held back and cut)
-    bool thinking = false;   // Token: generated inside the thinking block
-    bool forced = false;     // Token: inserted by thinking control, not sampled
+    int32_t token = -1;     // Token: the id (forced tokens included)
+    std::string text;       // Token: text released now (stop strings held back and cut)
+    bool thinking = false;  // Token: generated inside the thinking block
+    bool forced = false;    // Token: inserted by thinking control, not sampled
     std::optional<TokenLogprob> logprob;
     FinishReason finish = FinishReason::Stop;  // ChoiceDone
     std::string error;                         // Error

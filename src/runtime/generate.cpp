@@ -9,10 +9,14 @@ namespace ponder {
 
 const char* finish_reason_name(FinishReason r) {
     switch (r) {
-        case FinishReason::Stop: return "stop";
-        case FinishReason::Length: return "length";
-        case FinishReason::Cancelled: return "cancelled";
-        case FinishReason::ContextFull: return "length";
+        case FinishReason::Stop:
+            return "stop";
+        case FinishReason::Length:
+            return "length";
+        case FinishReason::Cancelled:
+            return "cancelled";
+        case FinishReason::ContextFull:
+            return "length";
     }
     return "stop";
 }

@@ -30,7 +30,7 @@ struct GenerateResult {
     std::vector<int32_t> ids;  // generated ids (an end-of-generation id is not included)
     std::string text;          // their text, cut at a stop string
     FinishReason finish = FinishReason::Length;
-    int32_t n_prompt = 0;      // prompt tokens processed (excluding reused ones)
+    int32_t n_prompt = 0;  // prompt tokens processed (excluding reused ones)
     double prompt_ms = 0, generate_ms = 0;
     std::vector<std::pair<int32_t, float>> first_step_top;
 };
