@@ -1,13 +1,13 @@
 // `ponder template`: renders golden cases byte for byte from a .jinja file and from the
 // template inside tiny-qwen3-F16.gguf; template errors print the message and exit 1.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -32,13 +32,17 @@ struct Result {
     std::string out, err;
 };
 
-Result run_cli(const std::string& args) {
-    const fs::path dir = fs::path(ponder::test::binary_dir()) / "cli_template_tmp";
+// Per-process folder: ctest runs the tests of this file in parallel processes.
+fs::path tmp_dir() {
+    const fs::path dir =
+        fs::path(ponder::test::binary_dir()) / "cli_template_tmp" / std::to_string(::getpid());
     fs::create_directories(dir);
-    // Per-process names: ctest runs the tests of this file in parallel processes.
-    const std::string tag = std::to_string(::getpid());
-    const std::string out = (dir / ("out-" + tag + ".txt")).string(),
-                      err = (dir / ("err-" + tag + ".txt")).string();
+    return dir;
+}
+
+Result run_cli(const std::string& args) {
+    const fs::path dir = tmp_dir();
+    const std::string out = (dir / "out.txt").string(), err = (dir / "err.txt").string();
     const std::string cmd = ponder::test::cli_path() + " " + args + " >" + out + " 2>" + err;
     int status = std::system(cmd.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
@@ -48,8 +52,7 @@ Result run_cli(const std::string& args) {
 std::string case_file(const std::string& name) {
     const ojson cases =
         ojson::parse(read_file(ponder::test::golden_path("chat-templates/cases.json")));
-    const fs::path p = fs::path(ponder::test::binary_dir()) / "cli_template_tmp" / (name + ".json");
-    fs::create_directories(p.parent_path());
+    const fs::path p = tmp_dir() / (name + ".json");
     std::ofstream(p) << cases.at(name).dump();
     return p.string();
 }
@@ -133,8 +136,7 @@ TEST(CliTemplate, ModelTemplateIsQwen3AndRendersGolden) {
 TEST(CliTemplate, ModelBosEosComeFromVocabulary) {
     // A vocabulary-only GGUF whose template prints both tokens: the output must be the
     // texts of the vocabulary entries that bos/eos_token_id name, not the defaults.
-    const fs::path p = fs::path(ponder::test::binary_dir()) / "cli_template_tmp" / "bos_eos.gguf";
-    fs::create_directories(p.parent_path());
+    const fs::path p = tmp_dir() / "bos_eos.gguf";
     ponder::GgufWriter w;
     w.set_string("general.architecture", "llama");
     w.set_array_strings("tokenizer.ggml.tokens", {"<unk>", "<|first|>", "<|last|>", "a"});
