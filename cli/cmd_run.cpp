@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "hub/model_ref.h"
 #include "runtime/generate.h"
 
 namespace ponder::cli {
@@ -23,7 +24,7 @@ struct RunOptions {
 void run(const RunOptions& o) {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
-    auto model = Model::load(o.model);
+    auto model = Model::load(resolve_model_path(o.model));
     auto tok = Tokenizer::from_gguf(model->file());
     const double load_s = std::chrono::duration<double>(clock::now() - t0).count();
     const auto ids = tok->encode(o.prompt, true, true);
@@ -83,7 +84,7 @@ void run(const RunOptions& o) {
 void add_run(CLI::App& app) {
     auto o = std::make_shared<RunOptions>();
     auto* cmd = app.add_subcommand("run", "Generate a completion for a prompt");
-    cmd->add_option("-m,--model", o->model, "GGUF model file")->required();
+    cmd->add_option("-m,--model", o->model, "GGUF model file or cached model name")->required();
     cmd->add_option("-p,--prompt", o->prompt, "Prompt text")->required();
     cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate (-1: until the end)");
     cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens (0: automatic)");
