@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "gguf/gguf.h"
+#include "hub/model_ref.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ponder::cli {
@@ -68,7 +69,8 @@ std::vector<int32_t> parse_ids(const std::vector<std::string>& args, int32_t n_v
 void add_tokenize(CLI::App& app) {
     auto opt = std::make_shared<TokenizeOptions>();
     auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text");
-    cmd->add_option("-m,--model", opt->model, "GGUF model or vocabulary file")->required();
+    cmd->add_option("-m,--model", opt->model, "GGUF model or vocabulary file, or cached model name")
+        ->required();
     cmd->add_flag("--add-special", opt->add_special, "Add BOS/EOS as the model's metadata says");
     cmd->add_flag("--parse-special", opt->parse_special,
                   "Recognise special-token text such as <|im_start|>");
@@ -79,7 +81,7 @@ void add_tokenize(CLI::App& app) {
     cmd->callback([opt, file, text] {
         if (file->count() == 0 && text->count() == 0) fail("tokenize: give TEXT or --file F");
         const std::string input = file->count() ? read_all(opt->file) : opt->text;
-        auto f = GgufFile::open(opt->model);
+        auto f = GgufFile::open(resolve_model_path(opt->model));
         auto tok = Tokenizer::from_gguf(*f);
         const auto ids = tok->encode(input, opt->add_special, opt->parse_special);
         if (opt->json) {
@@ -99,12 +101,13 @@ void add_detokenize(CLI::App& app) {
     auto opt = std::make_shared<DetokenizeOptions>();
     auto* cmd = app.add_subcommand("detokenize",
                                    "Print the text of token ids (exact bytes, no newline added)");
-    cmd->add_option("-m,--model", opt->model, "GGUF model or vocabulary file")->required();
+    cmd->add_option("-m,--model", opt->model, "GGUF model or vocabulary file, or cached model name")
+        ->required();
     cmd->add_flag("--show-special", opt->show_special, "Print control tokens' text");
     cmd->add_option("ids", opt->ids, "Token ids (space/comma separated or a JSON array)")
         ->required();
     cmd->callback([opt] {
-        auto f = GgufFile::open(opt->model);
+        auto f = GgufFile::open(resolve_model_path(opt->model));
         auto tok = Tokenizer::from_gguf(*f);
         const auto ids = parse_ids(opt->ids, tok->n_vocab());
         const std::string text = tok->decode(ids, opt->show_special);
