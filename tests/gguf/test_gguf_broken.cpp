@@ -8,11 +8,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <new>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -97,12 +97,15 @@ void expect_refused(const Outcome& o, size_t size, const std::string& what,
     SCOPED_TRACE(what);
     ASSERT_FALSE(o.ok) << "accepted a broken file";
     EXPECT_NE(o.message.find(name), std::string::npos) << o.message;
-    static const std::regex offset_re("byte offset ([0-9]+)");
-    std::smatch m;
-    const bool has_offset = std::regex_search(o.message, m, offset_re);
+    // "byte offset N" (found by hand: std::regex trips GCC 12 warnings in sanitizer builds)
+    const std::string tag = "byte offset ";
+    const size_t at = o.message.find(tag);
+    const size_t digits = at == std::string::npos ? 0 : at + tag.size();
+    const bool has_offset = digits && digits < o.message.size() &&
+                            std::isdigit(static_cast<unsigned char>(o.message[digits]));
     EXPECT_TRUE(has_offset) << o.message;
     if (has_offset) {
-        EXPECT_LE(std::stoull(m[1].str()), size) << o.message;
+        EXPECT_LE(std::stoull(o.message.substr(digits)), size) << o.message;
     }
     if (!want.empty()) {
         EXPECT_NE(o.message.find(want), std::string::npos) << o.message;
