@@ -8,6 +8,7 @@
 #include "core/quant.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/dot_ref.h"
+#include "kernels/ref/kernels_ref.h"
 
 namespace ponder::kernels {
 
@@ -35,6 +36,8 @@ DType activation_type(DType t) {
             fail("matmul: weight type ", dtype_name(t), " is not supported");
     }
 }
+
+namespace ref {
 
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
     const int64_t nc = w.n_cols;
@@ -151,4 +154,5 @@ void attention_head(const float* q, const uint16_t* k, const uint16_t* v, size_t
     }
 }
 
+}  // namespace ref
 }  // namespace ponder::kernels

@@ -1,0 +1,136 @@
+#include "kernels/dispatch.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "core/cpu_features.h"
+#include "core/error.h"
+#include "kernels/ref/kernels_ref.h"
+
+namespace ponder::kernels {
+namespace {
+
+KernelTable make_scalar() {
+    KernelTable t;
+    t.isa = Isa::Scalar;
+    t.rms_norm = ref::rms_norm;
+    t.rope = ref::rope;
+    t.swiglu = ref::swiglu;
+    t.attention_head = ref::attention_head;
+    return t;
+}
+
+struct Tables {
+    KernelTable scalar, avx2, avx512;
+    Tables() {
+        scalar = make_scalar();
+        avx2 = scalar;
+        avx512 = scalar;
+#if defined(__x86_64__)
+        avx2.isa = Isa::Avx2;
+        register_gemm_q8_avx2(avx2);
+        register_gemm_kquants_avx2(avx2);
+        register_ops_avx2(avx2);
+        avx512 = avx2;
+        avx512.isa = Isa::Avx512;
+        register_gemm_q8_avx512(avx512);
+        register_gemm_kquants_avx512(avx512);
+        register_ops_avx512(avx512);
+#endif
+    }
+};
+
+const Tables& tables() {
+    static const Tables t;
+    return t;
+}
+
+std::string supported_list() {
+    std::string s = "scalar";
+    if (best_isa() >= Isa::Avx2) s += ", avx2";
+    if (best_isa() >= Isa::Avx512) s += ", avx512";
+    return s;
+}
+
+Isa isa_from_env() {
+    const char* env = std::getenv("PONDER_ISA");
+    const Isa best = best_isa();
+    if (!env || !*env) return best;
+    const std::string v = env;
+    Isa want;
+    if (v == "scalar")
+        want = Isa::Scalar;
+    else if (v == "avx2")
+        want = Isa::Avx2;
+    else if (v == "avx512")
+        want = Isa::Avx512;
+    else
+        fail("PONDER_ISA=", v, " is not a kernel level (use one of: ", supported_list(), ")");
+    if (want > best)
+        fail("PONDER_ISA=", v,
+             " asks for kernels this CPU cannot run (it supports: ", supported_list(), ")");
+    return want;
+}
+
+std::atomic<int> g_active{-1};
+
+}  // namespace
+
+std::string_view isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::Avx2:
+            return "avx2";
+        case Isa::Avx512:
+            return "avx512";
+        default:
+            return "scalar";
+    }
+}
+
+Isa best_isa() {
+#if defined(__x86_64__)
+    const CpuFeatures& f = cpu_features();
+    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.avx2 && f.fma &&
+        f.f16c && f.bmi2)
+        return Isa::Avx512;
+    if (f.avx2 && f.fma && f.f16c && f.bmi2) return Isa::Avx2;
+#endif
+    return Isa::Scalar;
+}
+
+Isa active_isa() {
+    int a = g_active.load(std::memory_order_acquire);
+    if (a < 0) {
+        a = static_cast<int>(isa_from_env());
+        g_active.store(a, std::memory_order_release);
+    }
+    return static_cast<Isa>(a);
+}
+
+void set_active_isa(Isa isa) {
+    if (isa > best_isa())
+        fail("kernel level ", isa_name(isa),
+             " is not supported by this CPU (it supports: ", supported_list(), ")");
+    g_active.store(static_cast<int>(isa), std::memory_order_release);
+}
+
+const KernelTable& kernel_table(Isa isa) {
+    if (isa > best_isa())
+        fail("kernel level ", isa_name(isa),
+             " is not supported by this CPU (it supports: ", supported_list(), ")");
+    switch (isa) {
+        case Isa::Avx2:
+            return tables().avx2;
+        case Isa::Avx512:
+            return tables().avx512;
+        default:
+            return tables().scalar;
+    }
+}
+
+const KernelTable& active_kernels() {
+    return kernel_table(active_isa());
+}
+
+}  // namespace ponder::kernels

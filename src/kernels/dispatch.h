@@ -1,0 +1,85 @@
+// Run-time kernel dispatch (DESIGN rule 4): one table of kernel functions per ISA level,
+// filled once; the entry points in kernels.h call through the table of the active level.
+//
+// An ISA file (`x86/*_avx2.cpp`, `x86/*_avx512.cpp`, compiled with its flags alone) exposes a
+// `register_*` function that fills the slots it implements; slots left empty fall back to the
+// scalar reference (src/kernels/ref/), which defines correct.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/dtype.h"
+
+namespace ponder::kernels {
+
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+std::string_view isa_name(Isa isa);
+// The best level this CPU supports among those this build has kernels for.
+Isa best_isa();
+// best_isa(), or the lower level PONDER_ISA names (scalar|avx2|avx512). An unknown name, or
+// a level the CPU cannot run, fails with a message naming what the CPU supports.
+Isa active_isa();
+// Tests and benchmarks: make `isa` the active level (it must be <= best_isa()).
+void set_active_isa(Isa isa);
+
+// Converts one token's activations (n floats) into a row of the gemm kernel's activation
+// format, bit-identical to the reference rounding (kernels/ref/dot_ref.h).
+using QuantizeFn = void (*)(const float* x, int64_t n, uint8_t* out);
+// y[t * ldy + r] = dot(weight row r, activation row t) for r in [r0, r1), t in [0, n_tokens).
+// w: the weight matrix (w_row_bytes per row); acts: n_tokens rows of act_row_bytes.
+using GemmFn = void (*)(const uint8_t* w, size_t w_row_bytes, const uint8_t* acts,
+                        size_t act_row_bytes, int64_t n_cols, int64_t n_tokens, int64_t r0,
+                        int64_t r1, float* y, int64_t ldy);
+
+struct GemmKernel {
+    // Activation row layout: F32, F16, BF16, Q8_0 (BlockQ8_0), Q8_1 (BlockQ8_1: d, s = fp16(d *
+    // sum q)) or Q8_K (BlockQ8_K with bsums); row_size(act_type, n_cols) bytes per token.
+    DType act_type = DType::F32;
+    QuantizeFn quantize = nullptr;
+    GemmFn gemm = nullptr;  // null: the reference matmul is used for this weight type
+};
+
+using RmsNormFn = void (*)(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows,
+                           float eps);
+using RopeFn = void (*)(float* x, int n_heads, int head_dim, int n_rot, float pos, float base,
+                        bool neox, const float* freq_factors);
+using SwigluFn = void (*)(const float* g, const float* u, float* a, int64_t n);
+using AttentionHeadFn = void (*)(const float* q, const uint16_t* k, const uint16_t* v,
+                                 size_t kv_stride, const int32_t* cells, int32_t n, int head_dim,
+                                 float scale, float* out, float* scratch);
+
+constexpr size_t kMaxDTypeId = 40;
+
+struct KernelTable {
+    Isa isa = Isa::Scalar;
+    std::array<GemmKernel, kMaxDTypeId> gemm{};  // indexed by the weight's DType id
+    RmsNormFn rms_norm = nullptr;
+    RopeFn rope = nullptr;
+    SwigluFn swiglu = nullptr;
+    AttentionHeadFn attention_head = nullptr;
+
+    const GemmKernel& gemm_for(DType t) const { return gemm[static_cast<size_t>(t)]; }
+    GemmKernel& gemm_for(DType t) { return gemm[static_cast<size_t>(t)]; }
+};
+
+// The table of a level (<= best_isa()), and of the active one.
+const KernelTable& kernel_table(Isa isa);
+const KernelTable& active_kernels();
+
+// Registration functions of the ISA files (x86-64 builds only). Each fills its own slots;
+// the AVX-512 table starts as a copy of the AVX2 one.
+#if defined(__x86_64__)
+void register_gemm_q8_avx2(
+    KernelTable& t);  // x86/gemm_q8_avx2.cpp: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1
+void register_gemm_q8_avx512(KernelTable& t);  // x86/gemm_q8_avx512.cpp
+void register_gemm_kquants_avx2(
+    KernelTable& t);  // x86/gemm_kquants_avx2.cpp: Q4_K Q5_K Q6_K (Q2_K Q3_K)
+void register_gemm_kquants_avx512(KernelTable& t);  // x86/gemm_kquants_avx512.cpp
+void register_ops_avx2(KernelTable& t);    // x86/ops_avx2.cpp: rms_norm rope swiglu attention
+void register_ops_avx512(KernelTable& t);  // x86/ops_avx512.cpp
+#endif
+
+}  // namespace ponder::kernels
