@@ -55,6 +55,19 @@ ponder_status guard(ponder_status fallback, Fn&& fn) {
 #define PONDER_REQUIRE(cond, what) \
     if (!(cond)) return set_error(PONDER_ERR_INVALID_ARGUMENT, what)
 
+ponder::SamplerParams to_cpp(const ponder_sampler_params& p) {
+    ponder::SamplerParams s;
+    s.temperature = p.temperature;
+    s.top_k = p.top_k;
+    s.top_p = p.top_p;
+    s.min_p = p.min_p;
+    s.repeat_penalty = p.repeat_penalty;
+    s.presence_penalty = p.presence_penalty;
+    s.frequency_penalty = p.frequency_penalty;
+    s.penalty_last_n = p.penalty_last_n;
+    s.seed = p.seed;
+    return s;
+}
 }  // namespace
 
 extern "C" {
@@ -235,22 +248,6 @@ ponder_sampler_params ponder_sampler_default_params(void) {
             d.penalty_last_n,
             d.seed};
 }
-
-namespace {
-ponder::SamplerParams to_cpp(const ponder_sampler_params& p) {
-    ponder::SamplerParams s;
-    s.temperature = p.temperature;
-    s.top_k = p.top_k;
-    s.top_p = p.top_p;
-    s.min_p = p.min_p;
-    s.repeat_penalty = p.repeat_penalty;
-    s.presence_penalty = p.presence_penalty;
-    s.frequency_penalty = p.frequency_penalty;
-    s.penalty_last_n = p.penalty_last_n;
-    s.seed = p.seed;
-    return s;
-}
-}  // namespace
 
 ponder_status ponder_sampler_init(const ponder_sampler_params* params, ponder_sampler** out) {
     PONDER_REQUIRE(out, "ponder_sampler_init: NULL out");
