@@ -21,6 +21,7 @@ class KvCache {
     KvCache(int32_t n_layer, int32_t n_cells, int32_t n_head_kv, int32_t head_dim,
             DType type = DType::F16);
 
+    int32_t n_layer() const { return n_layer_; }
     int32_t n_cells() const { return n_cells_; }
     int32_t n_used() const { return n_used_; }
     DType type() const { return type_; }
