@@ -40,6 +40,27 @@ TEST(JinjaErrors, RuntimeErrorsCarryLineAndColumn) {
     EXPECT_NE(e.find("TemplateError: boom"), std::string::npos) << e;
 }
 
+std::string render(const std::string& src) {
+    Template t(src, "t.jinja");
+    return t.render(Value::dict(), {});
+}
+
+// Found by the fuzzer: namespaces that point at each other made repr() exponential.
+TEST(JinjaLimits, CyclicValuesPrintInLinearTime) {
+    const std::string a = render(
+        "{% set a = namespace(x=1) %}{% set b = namespace(y=a) %}{% set a.z = b %}"
+        "{% set a.w = b %}{% set b.v = a %}{{ a }}");
+    EXPECT_NE(a.find("{...}"), std::string::npos) << a;
+    EXPECT_LT(a.size(), 1000u) << a;
+}
+
+TEST(JinjaLimits, ExponentialSharedValuesAreAnErrorNotAHang) {
+    const std::string e = error_of(
+        "{% set ns = namespace(v=[1]) %}{% for i in range(80) %}"
+        "{% set ns.v = [ns.v, ns.v] %}{% endfor %}{{ ns.v }}");
+    EXPECT_NE(e.find("too large"), std::string::npos) << e;
+}
+
 TEST(JinjaLimits, DeepNestingIsRejectedNotCrashing) {
     std::string deep(5000, '(');
     EXPECT_NE(

@@ -168,19 +168,37 @@ std::string Value::to_str() const {
 }
 
 namespace {
-// Nesting of repr() calls on this thread: cyclic namespaces (ns.x = ns) must not recurse
-// forever; Python prints such values with "..." and so do we past this depth.
-thread_local int repr_depth = 0;
-constexpr int kMaxReprDepth = 100;
+// The containers whose repr() is in progress on this thread. As in Python, a container met
+// again inside itself (ns.x = ns, or two namespaces pointing at each other) prints as
+// "[...]" / "{...}", so cycles cost linear time instead of recursing or blowing up.
+thread_local std::vector<const void*> repr_stack;
+constexpr size_t kMaxReprDepth = 100;
+// Shared (acyclic) references can still double the text per level; past this size a repr
+// is an error rather than gigabytes of output.
+constexpr size_t kMaxReprBytes = size_t(4) << 20;
+
+void check_repr_size(const std::string& out) {
+    if (out.size() > kMaxReprBytes)
+        fail("value too large to print (over ", kMaxReprBytes, " bytes)");
+}
 }  // namespace
 
 std::string Value::repr() const {
-    if ((kind_ == Kind::List || kind_ == Kind::Dict) && repr_depth >= kMaxReprDepth)
-        return kind_ == Kind::List ? "[...]" : "{...}";
-    struct Depth {
-        Depth() { ++repr_depth; }
-        ~Depth() { --repr_depth; }
-    } depth;
+    const void* self = kind_ == Kind::List   ? static_cast<const void*>(list_.get())
+                       : kind_ == Kind::Dict ? static_cast<const void*>(dict_.get())
+                                             : nullptr;
+    if (self && (repr_stack.size() >= kMaxReprDepth ||
+                 std::find(repr_stack.begin(), repr_stack.end(), self) != repr_stack.end()))
+        return kind_ == Kind::List ? "[...]" : dict_->is_namespace ? "<Namespace {...}>" : "{...}";
+    struct Enter {
+        bool on;
+        Enter(const void* p) : on(p != nullptr) {
+            if (on) repr_stack.push_back(p);
+        }
+        ~Enter() {
+            if (on) repr_stack.pop_back();
+        }
+    } enter(self);
     switch (kind_) {
         case Kind::String:
             return py_repr_string(s_);
@@ -189,6 +207,7 @@ std::string Value::repr() const {
             for (size_t i = 0; i < list_->size(); ++i) {
                 if (i) out += ", ";
                 out += (*list_)[i].repr();
+                check_repr_size(out);
             }
             if (tuple_ && list_->size() == 1) out += ",";
             out += tuple_ ? ")" : "]";
@@ -201,6 +220,7 @@ std::string Value::repr() const {
                 if (!first) out += ", ";
                 first = false;
                 out += k.repr() + ": " + v.repr();
+                check_repr_size(out);
             }
             return out + (dict_->is_namespace ? "}>" : "}");
         }
