@@ -1,12 +1,376 @@
-// Q4_K, Q5_K, Q6_K (Q2_K, Q3_K) matmul kernels for AVX512 (compiled with this level's flags only;
-// see dispatch.h).
+// Q4_K, Q5_K, Q6_K matmul kernels for AVX-512 (F/BW/VL/DQ + VNNI; compiled with this level's
+// flags only, see dispatch.h).
+//
+// Arithmetic (docs/DESIGN.md "Numerics"; kernels/ref/dot_ref.cpp states it): for each
+// super-block and (row, token) pair the integer products scale * q * x are summed into the
+// reference's 8 int32 lanes (element e -> lane (e % 32) / 4), converted to float and added
+// with one FMA per lane by d = x.d * w.d; the mins (Q4_K, Q5_K) come from the activations'
+// bsums. Integer sums are exact in any order, so the 16 int32 lanes of a 512-bit register
+// (64 elements: lanes l and l + 8 hold the same reference lane) are folded into 8 before the
+// float step, and every float operation is the reference's, in its order: results are
+// bit-identical to dot_row.
+//
+// Tiling: a tile is up to 4 weight rows x 4 tokens; per 64-element chunk each row's quants
+// and scales are unpacked once into registers and reused by the 4 tokens (vpmaddubsw u8 x s8
+// -> s16 pairs, then vpdpwssd multiplies by the sub-block scales and accumulates in int32).
+// Two rows' 8-lane float accumulators share one register. Q6_K quants are signed (q - 32):
+// the activations are offset by 128 to make them the unsigned operand, and 128 * sum(scale *
+// w) (per row, shared by all tokens) is subtracted per lane, which keeps the lanes exact.
 #if defined(__x86_64__)
+// GCC 12's AVX-512 headers build some results from deliberately undefined registers
+// (_mm512_undefined_*), which -Wmaybe-uninitialized reports (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/fp16.h"
+#include "core/quant_blocks.h"
 #include "kernels/dispatch.h"
 
 namespace ponder::kernels {
+namespace {
+
+// ---- activations: Q8_K rows ------------------------------------------------------------
+
+// One row of n floats (n a multiple of 256) -> n / 256 BlockQ8_K, bit-identical to
+// quantize_row(Q8_K) (core/quant_k.cpp): scale -127 / (the first element of largest
+// magnitude), round half to even, clamp to [-128, 127], bsums of 16.
+void quantize_q8_K(const float* x, int64_t n, uint8_t* out) {
+    auto* y = reinterpret_cast<BlockQ8_K*>(out);
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
+        BlockQ8_K& b = y[i];
+        __m512 vmax = _mm512_setzero_ps();
+        // max(|x|, vmax) keeps vmax where x is NaN, as the reference's `>` ignores NaNs.
+        for (int j = 0; j < 16; ++j)
+            vmax = _mm512_max_ps(_mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * j)), vmax);
+        const float amax = _mm512_reduce_max_ps(vmax);
+        if (amax == 0.0f) {
+            std::memset(&b, 0, sizeof b);
+            continue;
+        }
+        float max = amax;
+        const __m512 va = _mm512_set1_ps(amax);
+        for (int j = 0; j < 16; ++j) {
+            const __m512 a = _mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * j));
+            const __mmask16 m = _mm512_cmp_ps_mask(a, va, _CMP_EQ_OQ);
+            if (m) {
+                max = x[16 * j + __builtin_ctz(m)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m512 vs = _mm512_set1_ps(iscale);
+        const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127);
+        for (int j = 0; j < 16; ++j) {
+            const __m512 v = _mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * j));
+            // NaN (0 * an infinite scale, for subnormal-only blocks) rounds to 0 as in the
+            // reference; +-inf and finite values saturate like its clamp.
+            __m512i q = _mm512_maskz_cvtps_epi32(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);
+            q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(b.qs + 16 * j), _mm512_cvtepi32_epi8(q));
+            b.bsums[j] = int16_t(_mm512_reduce_add_epi32(q));
+        }
+        b.d = 1 / iscale;
+    }
+}
+
+// ---- weights -----------------------------------------------------------------------------
+
+enum class KQ { Q4, Q5, Q6 };
+
+template <KQ K>
+struct Block;
+template <>
+struct Block<KQ::Q4> {
+    using type = BlockQ4_K;
+};
+template <>
+struct Block<KQ::Q5> {
+    using type = BlockQ5_K;
+};
+template <>
+struct Block<KQ::Q6> {
+    using type = BlockQ6_K;
+};
+
+// The 8 six-bit scales (low 8 bytes) and mins (high 8 bytes) of a Q4_K / Q5_K super-block.
+inline void scales_mins(const uint8_t* p, uint64_t& sc, uint64_t& mn) {
+    uint32_t u0, u1, u2;
+    std::memcpy(&u0, p, 4);
+    std::memcpy(&u1, p + 4, 4);
+    std::memcpy(&u2, p + 8, 4);
+    const uint32_t s_lo = u0 & 0x3f3f3f3fu;
+    const uint32_t s_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
+    const uint32_t m_lo = u1 & 0x3f3f3f3fu;
+    const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
+    sc = uint64_t(s_lo) | (uint64_t(s_hi) << 32);
+    mn = uint64_t(m_lo) | (uint64_t(m_hi) << 32);
+}
+
+// Per-row state of one super-block: d and the scales as int16 (in the low 256 bits).
+struct RowState {
+    __m512i sc;
+    float d, dmin;
+    uint64_t mins;  // Q4 / Q5: 8 bytes
+};
+
+template <KQ K>
+inline RowState row_state(const typename Block<K>::type& b) {
+    RowState s;
+    if constexpr (K == KQ::Q6) {
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+        s.sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(raw));
+        s.d = fp16_to_f32(b.d);
+        s.dmin = 0;
+        s.mins = 0;
+    } else {
+        uint64_t sc;
+        scales_mins(b.scales, sc, s.mins);
+        s.sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc))));
+        s.d = fp16_to_f32(b.d);
+        s.dmin = fp16_to_f32(b.dmin);
+    }
+    return s;
+}
+
+// vpermw indices giving chunk c's scale for every int16 pair product of that chunk.
+inline __m512i scale_index(KQ k, int c) {
+    alignas(64) int16_t idx[32];
+    for (int i = 0; i < 32; ++i) idx[i] = int16_t(k == KQ::Q6 ? 4 * c + i / 8 : 2 * c + i / 16);
+    return _mm512_load_si512(idx);
+}
+
+// The 64 unsigned quants of chunk c (elements 64c .. 64c + 63) of a super-block, in element
+// order; Q6_K: as signed q - 32.
+template <KQ K>
+inline __m512i unpack_chunk(const typename Block<K>::type& b, int c) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    if constexpr (K == KQ::Q6) {
+        const int h = c / 2;
+        const __m512i m2 = _mm512_set1_epi8(0x30);
+        const __m512i v = _mm512_loadu_si512(b.ql + 64 * h);
+        const __m512i qh = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
+        __m512i lo, hb;
+        if (c % 2 == 0) {
+            lo = _mm512_and_si512(v, m4);
+            const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+            hb = _mm512_and_si512(_mm512_sllv_epi16(qh, sh), m2);
+        } else {
+            lo = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+            hb = _mm512_and_si512(_mm512_srlv_epi16(qh, sh), m2);
+        }
+        return _mm512_sub_epi8(_mm512_or_si512(lo, hb), _mm512_set1_epi8(32));
+    } else {
+        const __m512i q = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c)));
+        const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(4), 1);
+        __m512i w = _mm512_and_si512(_mm512_srlv_epi16(q, sh), m4);
+        if constexpr (K == KQ::Q5) {
+            const __m512i qh =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+            const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8(char(1 << (2 * c))),
+                                                   _mm256_set1_epi8(char(1 << (2 * c + 1))), 1);
+            const __mmask64 k = _mm512_test_epi8_mask(qh, bit);
+            w = _mm512_mask_add_epi8(w, k, w, _mm512_set1_epi8(16));
+        }
+        return w;
+    }
+}
+
+// The reference's 8-lane horizontal sum ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
+inline float hsum8(const float* a) {
+    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
+// One tile: rows w0 + i * wrb (i < R), tokens a0 + j * arb (j < T), nb super-blocks;
+// writes y[j * ldy + i].
+template <KQ K, int R, int T>
+void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t nb, float* y,
+          int64_t ldy) {
+    using B = typename Block<K>::type;
+    constexpr int RP = (R + 1) / 2;
+    __m512 facc[RP][T];  // rows 2p (lanes 0-7) and 2p + 1 (lanes 8-15)
+    __m512 macc[T];      // mins: row i in lanes 4i .. 4i + 3
+    for (int j = 0; j < T; ++j) {
+        macc[j] = _mm512_setzero_ps();
+        for (int p = 0; p < RP; ++p) facc[p][j] = _mm512_setzero_ps();
+    }
+    const __m512i ones8 = _mm512_set1_epi8(1);
+    const __m512i x_off = _mm512_set1_epi8(char(0x80));
+    const __m512i sidx[4] = {scale_index(K, 0), scale_index(K, 1), scale_index(K, 2),
+                             scale_index(K, 3)};
+    for (int64_t b = 0; b < nb; ++b) {
+        const B* wb[R];
+        RowState rs[R];
+        for (int i = 0; i < R; ++i) {
+            wb[i] = reinterpret_cast<const B*>(w0 + size_t(i) * wrb) + b;
+            rs[i] = row_state<K>(*wb[i]);
+        }
+        const BlockQ8_K* xb[T];
+        for (int j = 0; j < T; ++j) xb[j] = reinterpret_cast<const BlockQ8_K*>(a0 + j * arb) + b;
+
+        __m512i acc[R][T];
+        __m512i corr[R];
+        for (int i = 0; i < R; ++i) {
+            corr[i] = _mm512_setzero_si512();
+            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_si512();
+        }
+        for (int c = 0; c < 4; ++c) {
+            __m512i wv[R], sv[R];
+            for (int i = 0; i < R; ++i) {
+                wv[i] = unpack_chunk<K>(*wb[i], c);
+                sv[i] = _mm512_permutexvar_epi16(sidx[c], rs[i].sc);
+                if constexpr (K == KQ::Q6)
+                    corr[i] =
+                        _mm512_dpwssd_epi32(corr[i], _mm512_maddubs_epi16(ones8, wv[i]), sv[i]);
+            }
+            for (int j = 0; j < T; ++j) {
+                __m512i xv = _mm512_loadu_si512(xb[j]->qs + 64 * c);
+                if constexpr (K == KQ::Q6) xv = _mm512_xor_si512(xv, x_off);
+                for (int i = 0; i < R; ++i) {
+                    const __m512i p = K == KQ::Q6 ? _mm512_maddubs_epi16(xv, wv[i])
+                                                  : _mm512_maddubs_epi16(wv[i], xv);
+                    acc[i][j] = _mm512_dpwssd_epi32(acc[i][j], p, sv[i]);
+                }
+            }
+        }
+        if constexpr (K == KQ::Q6)
+            for (int i = 0; i < R; ++i) {
+                const __m512i c7 = _mm512_slli_epi32(corr[i], 7);
+                for (int j = 0; j < T; ++j) acc[i][j] = _mm512_sub_epi32(acc[i][j], c7);
+            }
+        // Fold 16 -> 8 lanes (two rows per register), then acc += (x.d * w.d) * float(sum).
+        for (int p = 0; p < RP; ++p) {
+            const int i0 = 2 * p, i1 = 2 * p + 1 < R ? 2 * p + 1 : 2 * p;
+            const __m512 wd =
+                _mm512_insertf32x8(_mm512_set1_ps(rs[i0].d), _mm256_set1_ps(rs[i1].d), 1);
+            for (int j = 0; j < T; ++j) {
+                const __m512i a = acc[i0][j], c = acc[i1][j];
+                const __m512i lo = _mm512_shuffle_i64x2(a, c, _MM_SHUFFLE(1, 0, 1, 0));
+                const __m512i hi = _mm512_shuffle_i64x2(a, c, _MM_SHUFFLE(3, 2, 3, 2));
+                const __m512 s = _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi));
+                const __m512 d = _mm512_mul_ps(_mm512_set1_ps(xb[j]->d), wd);
+                facc[p][j] = _mm512_fmadd_ps(d, s, facc[p][j]);
+            }
+        }
+        if constexpr (K != KQ::Q6) {
+            // Mins: per row, prod[k] = m[2k] * s[2k] + m[2k+1] * s[2k+1] with s the 32-element
+            // sums of the activations; Q4_K: 4-lane FMA by -x.d * dmin, Q5_K: a float sum of
+            // -x.d * dmin * (prod[0] + .. + prod[3]).
+            alignas(32) uint64_t mb[4] = {0, 0, 0, 0};  // row i's 8 mins in bytes 8i .. 8i + 7
+            alignas(16) float dm4[4] = {0, 0, 0, 0};
+            for (int i = 0; i < R; ++i) {
+                mb[i] = rs[i].mins;
+                dm4[i] = rs[i].dmin;
+            }
+            // int16 lanes 8i .. 8i + 7 (128-bit lane i): row i's mins.
+            const __m512i mins =
+                _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(mb)));
+            const __m512 dmin = _mm512_permutexvar_ps(
+                _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                _mm512_castps128_ps512(_mm_load_ps(dm4)));
+            const __m256i ones16 = _mm256_set1_epi16(1);
+            for (int j = 0; j < T; ++j) {
+                const __m256i bs =
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j]->bsums));
+                const __m128i s16 = _mm256_cvtepi32_epi16(_mm256_madd_epi16(bs, ones16));
+                const __m512i prod = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(s16));
+                const __m512 dm = _mm512_mul_ps(_mm512_set1_ps(-xb[j]->d), dmin);
+                if constexpr (K == KQ::Q4) {
+                    macc[j] = _mm512_fmadd_ps(dm, _mm512_cvtepi32_ps(prod), macc[j]);
+                } else {
+                    __m512i h = _mm512_add_epi32(prod, _mm512_shuffle_epi32(prod, _MM_PERM_BADC));
+                    h = _mm512_add_epi32(h, _mm512_shuffle_epi32(h, _MM_PERM_CDAB));
+                    __m512 t = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(h));
+                    // The reference rounds the product before adding it: keep GCC from
+                    // contracting the two into an FMA (it does so even in ISO C++ mode).
+                    asm("" : "+v"(t));
+                    macc[j] = _mm512_add_ps(macc[j], t);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < T; ++j) {
+        alignas(64) float m[16];
+        _mm512_store_ps(m, macc[j]);
+        for (int p = 0; p < RP; ++p) {
+            alignas(64) float f[16];
+            _mm512_store_ps(f, facc[p][j]);
+            for (int h = 0; h < 2 && 2 * p + h < R; ++h) {
+                const int i = 2 * p + h;
+                const float s = hsum8(f + 8 * h);
+                float out = s;
+                if constexpr (K == KQ::Q4)
+                    out = s + ((m[4 * i] + m[4 * i + 2]) + (m[4 * i + 1] + m[4 * i + 3]));
+                else if constexpr (K == KQ::Q5)
+                    out = s + m[4 * i];
+                y[j * ldy + i] = out;
+            }
+        }
+    }
+}
+
+template <KQ K, int T>
+void rows(const uint8_t* w, size_t wrb, const uint8_t* a0, size_t arb, int64_t nb, int64_t r0,
+          int64_t r1, float* y, int64_t ldy) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) tile<K, 4, T>(w + size_t(r) * wrb, wrb, a0, arb, nb, y + r, ldy);
+    switch (r1 - r) {
+        case 3:
+            tile<K, 3, T>(w + size_t(r) * wrb, wrb, a0, arb, nb, y + r, ldy);
+            break;
+        case 2:
+            tile<K, 2, T>(w + size_t(r) * wrb, wrb, a0, arb, nb, y + r, ldy);
+            break;
+        case 1:
+            tile<K, 1, T>(w + size_t(r) * wrb, wrb, a0, arb, nb, y + r, ldy);
+            break;
+        default:
+            break;
+    }
+}
+
+// GemmFn (dispatch.h). Rows are processed in blocks of kRowBlock so that a block's weights
+// stay in L2 while every token tile passes over them.
+template <KQ K>
+void gemm(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n_cols,
+          int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    constexpr int64_t kRowBlock = 64;
+    const int64_t nb = n_cols / kQK_K;
+    for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
+        const int64_t re = std::min(r1, rb + kRowBlock);
+        for (int64_t t = 0; t < n_tokens; t += 4) {
+            const uint8_t* a = acts + size_t(t) * arb;
+            float* yt = y + t * ldy;
+            switch (std::min<int64_t>(4, n_tokens - t)) {
+                case 4:
+                    rows<K, 4>(w, wrb, a, arb, nb, rb, re, yt, ldy);
+                    break;
+                case 3:
+                    rows<K, 3>(w, wrb, a, arb, nb, rb, re, yt, ldy);
+                    break;
+                case 2:
+                    rows<K, 2>(w, wrb, a, arb, nb, rb, re, yt, ldy);
+                    break;
+                default:
+                    rows<K, 1>(w, wrb, a, arb, nb, rb, re, yt, ldy);
+                    break;
+            }
+        }
+    }
+}
+
+}  // namespace
 
 void register_gemm_kquants_avx512(KernelTable& t) {
-    (void)t;  // no kernels of this group yet: the reference is used
+    t.gemm_for(DType::Q4_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q4>};
+    t.gemm_for(DType::Q5_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q5>};
+    t.gemm_for(DType::Q6_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q6>};
 }
 
 }  // namespace ponder::kernels

@@ -1,0 +1,215 @@
+// The K-quant matmul kernels (Q4_K, Q5_K, Q6_K; x86/gemm_kquants_*.cpp) of every ISA level
+// this CPU runs, against the scalar reference (kernels/ref/dot_ref.h).
+//
+// Bound: 0. The kernels reproduce the reference arithmetic exactly (integer lane sums are
+// exact in any order; the float FMAs per lane, the min terms and the final horizontal sum are
+// the reference's operations in its order), so every output must be bit-identical to
+// dot_row. Activation quantization must be bit-identical to quantize_acts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/fp16.h"
+#include "core/quant.h"
+#include "core/quant_blocks.h"
+#include "core/thread_pool.h"
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
+#include "kernels/ref/dot_ref.h"
+#include "kernels/ref/kernels_ref.h"
+
+namespace ponder::kernels {
+namespace {
+
+const DType kTypes[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+std::vector<Isa> levels() {
+    std::vector<Isa> v;
+    for (int i = 0; i <= int(best_isa()); ++i) v.push_back(Isa(i));
+    return v;
+}
+
+uint32_t bits(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+
+std::vector<float> random_floats(std::mt19937& rng, int64_t n, float scale) {
+    std::normal_distribution<float> nd(0.f, scale);
+    std::vector<float> x(static_cast<size_t>(n));
+    for (auto& v : x) v = nd(rng);
+    return x;
+}
+
+// Weights of n_rows x n_cols: quantized from random floats (realistic blocks) or random bytes
+// with finite scales (every bit pattern of quants and sub-block scales: the extremes).
+std::vector<uint8_t> random_weights(std::mt19937& rng, DType t, int64_t n_rows, int64_t n_cols,
+                                    bool raw) {
+    const size_t rb = row_size(t, n_cols);
+    std::vector<uint8_t> w(rb * size_t(n_rows));
+    if (!raw) {
+        for (int64_t r = 0; r < n_rows; ++r) {
+            auto x = random_floats(rng, n_cols, 0.05f);
+            quantize_row(t, x.data(), w.data() + size_t(r) * rb, n_cols);
+        }
+        return w;
+    }
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> sc(-1e-3f, 1e-3f);
+    for (auto& b : w) b = uint8_t(byte(rng));
+    const size_t bs = dtype_traits(t).type_size;
+    for (size_t off = 0; off < w.size(); off += bs) {
+        const uint16_t d = f32_to_fp16(sc(rng)), dmin = f32_to_fp16(sc(rng));
+        if (t == DType::Q6_K) {
+            std::memcpy(w.data() + off + offsetof(BlockQ6_K, d), &d, 2);
+        } else {  // Q4_K and Q5_K start with d, dmin
+            std::memcpy(w.data() + off, &d, 2);
+            std::memcpy(w.data() + off + 2, &dmin, 2);
+        }
+    }
+    return w;
+}
+
+// --- activation quantization --------------------------------------------------------------
+
+void expect_same_quantization(const GemmKernel& k, const std::vector<float>& x) {
+    const int64_t n = int64_t(x.size());
+    QuantizedActs ref;
+    quantize_acts(DType::Q4_K, x.data(), n, ref);
+    std::vector<uint8_t> got(row_size(DType::Q8_K, n), 0xAB);
+    k.quantize(x.data(), n, got.data());
+    ASSERT_EQ(got.size(), ref.data.size());
+    for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(got[i], ref.data[i])
+            << "byte " << i << " (block " << i / sizeof(BlockQ8_K) << ")";
+}
+
+TEST(GemmKQuants, QuantizeQ8KBitIdentical) {
+    std::mt19937 rng(1);
+    for (Isa isa : levels()) {
+        for (DType t : kTypes) {
+            const GemmKernel& k = kernel_table(isa).gemm_for(t);
+            if (!k.gemm) continue;
+            SCOPED_TRACE(std::string(isa_name(isa)) + " " + std::string(dtype_name(t)));
+            ASSERT_EQ(k.act_type, DType::Q8_K);
+            for (float scale : {1e-3f, 1.f, 37.f, 1e4f})
+                for (int64_t n : {256, 512, 2304})
+                    expect_same_quantization(k, random_floats(rng, n, scale));
+            // Crafted blocks: all zero; the largest magnitude negative; +a and -a both present
+            // (the first one sets the sign); max 127 (scale -1: x.5 values are exact ties, which
+            // round to even); a single nonzero; tiny (subnormal) values.
+            std::vector<float> x(256 * 6, 0.f);
+            float* b1 = x.data() + 256;
+            for (int i = 0; i < 256; ++i) b1[i] = float(i % 17) - 8.f;
+            b1[100] = -20.f;
+            float* b2 = x.data() + 512;
+            for (int i = 0; i < 256; ++i) b2[i] = 0.25f * float(i % 9);
+            b2[3] = -5.f;
+            b2[7] = 5.f;
+            float* b3 = x.data() + 768;
+            for (int i = 0; i < 256; ++i) b3[i] = float(i % 64) - 31.5f;
+            b3[200] = 127.f;
+            float* b4 = x.data() + 1024;
+            b4[77] = -3.f;
+            float* b5 = x.data() + 1280;
+            for (int i = 0; i < 256; ++i) b5[i] = float(i) * 1e-42f;
+            expect_same_quantization(k, x);
+        }
+    }
+}
+
+// --- gemm vs dot_row ----------------------------------------------------------------------
+
+struct Case {
+    int64_t n_rows, n_cols, n_tokens;
+};
+
+void check_gemm(Isa isa, DType t, const Case& c, bool raw, std::mt19937& rng) {
+    const GemmKernel& k = kernel_table(isa).gemm_for(t);
+    SCOPED_TRACE(std::string(isa_name(isa)) + " " + std::string(dtype_name(t)) +
+                 " rows=" + std::to_string(c.n_rows) + " cols=" + std::to_string(c.n_cols) +
+                 " tokens=" + std::to_string(c.n_tokens) + (raw ? " raw" : " quantized"));
+    const auto w = random_weights(rng, t, c.n_rows, c.n_cols, raw);
+    const size_t wrb = row_size(t, c.n_cols);
+    const auto x = random_floats(rng, c.n_tokens * c.n_cols, 1.f);
+    const size_t arb = row_size(DType::Q8_K, c.n_cols);
+    std::vector<uint8_t> acts(arb * size_t(c.n_tokens));
+    std::vector<QuantizedActs> xq(size_t(c.n_tokens));
+    for (int64_t j = 0; j < c.n_tokens; ++j) {
+        k.quantize(x.data() + j * c.n_cols, c.n_cols, acts.data() + size_t(j) * arb);
+        quantize_acts(t, x.data() + j * c.n_cols, c.n_cols, xq[size_t(j)]);
+    }
+    // A row range that starts and ends off any tile boundary when there are enough rows; the
+    // rest of y must stay untouched. ldy > n_rows checks the stride.
+    const int64_t r0 = c.n_rows > 3 ? 1 : 0, r1 = c.n_rows > 5 ? c.n_rows - 1 : c.n_rows;
+    const int64_t ldy = c.n_rows + 3;
+    const float sentinel = -12345.f;
+    std::vector<float> y(size_t(ldy * c.n_tokens), sentinel);
+    k.gemm(w.data(), wrb, acts.data(), arb, c.n_cols, c.n_tokens, r0, r1, y.data(), ldy);
+    int bad = 0;
+    for (int64_t j = 0; j < c.n_tokens; ++j)
+        for (int64_t r = 0; r < ldy; ++r) {
+            const float got = y[size_t(j * ldy + r)];
+            if (r < r0 || r >= r1) {
+                if (bits(got) != bits(sentinel) && ++bad < 5)
+                    ADD_FAILURE() << "wrote outside its rows: token " << j << " row " << r;
+                continue;
+            }
+            const float want = dot_row(t, w.data() + size_t(r) * wrb, xq[size_t(j)], c.n_cols);
+            if (bits(got) != bits(want) && ++bad < 5)
+                ADD_FAILURE() << "token " << j << " row " << r << ": " << got << " vs reference "
+                              << want << " (diff " << got - want << ")";
+        }
+    EXPECT_EQ(bad, 0);
+}
+
+TEST(GemmKQuants, GemmEqualsReferenceOnOddShapes) {
+    std::mt19937 rng(2);
+    const Case cases[] = {{1, 256, 1},   {3, 256, 2},   {5, 512, 3},    {7, 768, 4},
+                          {16, 256, 5},  {17, 512, 6},  {18, 1280, 7},  {23, 256, 8},
+                          {33, 768, 9},  {36, 512, 10}, {37, 256, 11},  {41, 1024, 12},
+                          {19, 512, 13}, {70, 256, 14}, {9, 2304, 15},  {6, 256, 16},
+                          {13, 768, 17}, {67, 512, 33}, {130, 256, 40}, {21, 4864, 3}};
+    for (Isa isa : levels())
+        for (DType t : kTypes) {
+            if (!kernel_table(isa).gemm_for(t).gemm) continue;
+            for (const Case& c : cases)
+                for (bool raw : {false, true}) check_gemm(isa, t, c, raw, rng);
+        }
+}
+
+// --- the entry point: threads and ISA levels agree ------------------------------------------
+
+TEST(GemmKQuants, MatmulMultiThreadedEqualsSingleThreadedAndReference) {
+    std::mt19937 rng(3);
+    ThreadPool one(1), two(2);
+    const Isa saved = active_isa();
+    for (DType t : kTypes)
+        for (const Case& c : {Case{150, 1024, 1}, Case{97, 512, 19}, Case{300, 256, 64}}) {
+            const auto w = random_weights(rng, t, c.n_rows, c.n_cols, false);
+            Matrix m{t, c.n_cols, c.n_rows, w.data(), row_size(t, c.n_cols)};
+            const auto x = random_floats(rng, c.n_tokens * c.n_cols, 1.f);
+            std::vector<float> ref(size_t(c.n_rows * c.n_tokens));
+            ref::matmul(m, x.data(), c.n_tokens, ref.data(), one);
+            for (Isa isa : levels()) {
+                SCOPED_TRACE(std::string(isa_name(isa)) + " " + std::string(dtype_name(t)) +
+                             " tokens=" + std::to_string(c.n_tokens));
+                set_active_isa(isa);
+                std::vector<float> y1(ref.size()), y2(ref.size());
+                matmul(m, x.data(), c.n_tokens, y1.data(), one);
+                matmul(m, x.data(), c.n_tokens, y2.data(), two);
+                for (size_t i = 0; i < ref.size(); ++i) {
+                    ASSERT_EQ(bits(y1[i]), bits(y2[i])) << "1 vs 2 threads at " << i;
+                    ASSERT_EQ(bits(y1[i]), bits(ref[i])) << "vs reference at " << i;
+                }
+            }
+        }
+    set_active_isa(saved);
+}
+
+}  // namespace
+}  // namespace ponder::kernels
