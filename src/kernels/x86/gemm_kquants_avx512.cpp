@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/fp16.h"
 #include "core/quant_blocks.h"
@@ -136,11 +137,32 @@ inline RowState row_state(const typename Block<K>::type& b) {
     return s;
 }
 
-// vpermw indices giving chunk c's scale for every int16 pair product of that chunk.
-inline __m512i scale_index(KQ k, int c) {
-    alignas(64) int16_t idx[32];
-    for (int i = 0; i < 32; ++i) idx[i] = int16_t(k == KQ::Q6 ? 4 * c + i / 8 : 2 * c + i / 16);
-    return _mm512_load_si512(idx);
+// Index tables for vpermw (built once).
+struct Indices {
+    // Direct path: chunk c's scale for each int16 pair product of that chunk (scales of one
+    // row in the low lanes): [K == Q6][c].
+    __m512i chunk[2][4];
+    // Packed path: sub-block k's scale for each int16 product of a row pair (row a's scales
+    // in int16 lanes 0.., row b's from lane 8 (Q4/Q5) or 16 (Q6)): [K == Q6][k].
+    __m512i pair[2][8];
+    Indices() {
+        alignas(64) int16_t idx[32];
+        for (int q6 = 0; q6 < 2; ++q6) {
+            for (int c = 0; c < 4; ++c) {
+                for (int i = 0; i < 32; ++i) idx[i] = int16_t(q6 ? 4 * c + i / 8 : 2 * c + i / 16);
+                chunk[q6][c] = _mm512_load_si512(idx);
+            }
+            for (int k = 0; k < 8; ++k) {
+                for (int e = 0; e < 32; ++e)
+                    idx[e] = int16_t(q6 ? 16 * (e / 16) + 2 * k + (e % 16) / 8 : 8 * (e / 16) + k);
+                pair[q6][k] = _mm512_load_si512(idx);
+            }
+        }
+    }
+};
+const Indices& indices() {
+    static const Indices t;
+    return t;
 }
 
 // The 64 unsigned quants of chunk c (elements 64c .. 64c + 63) of a super-block, in element
@@ -202,9 +224,14 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
     }
     const __m512i ones8 = _mm512_set1_epi8(1);
     const __m512i x_off = _mm512_set1_epi8(char(0x80));
-    const __m512i sidx[4] = {scale_index(K, 0), scale_index(K, 1), scale_index(K, 2),
-                             scale_index(K, 3)};
+    const __m512i* sidx = indices().chunk[K == KQ::Q6];
+    // The tile's R rows are contiguous, and the next tile's follow them: prefetch those
+    // (R * sizeof(B) bytes per super-block step), a distance of one tile ahead of the reads.
+    const uint8_t* pf = w0 + size_t(R) * wrb;
     for (int64_t b = 0; b < nb; ++b) {
+        for (size_t k = 0; k < R * sizeof(B); k += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(pf + size_t(b) * R * sizeof(B) + k),
+                         _MM_HINT_T0);
         const B* wb[R];
         RowState rs[R];
         for (int i = 0; i < R; ++i) {
@@ -335,11 +362,232 @@ void rows(const uint8_t* w, size_t wrb, const uint8_t* a0, size_t arb, int64_t n
     }
 }
 
-// GemmFn (dispatch.h). Rows are processed in blocks of kRowBlock so that a block's weights
-// stay in L2 while every token tile passes over them.
+// From this many tokens on, unpacking the weights once per row block pays (measured with
+// bench_kquants: break-even near 8 tokens for Q6_K and 12 for Q4_K).
+template <KQ K>
+constexpr int64_t kPackedMinTokens = K == KQ::Q6 ? 8 : 12;
+
+// ---- prompts: weights unpacked once per row block -----------------------------------------
+//
+// For many tokens, each group of 4 rows ("quad", padded with zero rows) is unpacked once into
+// PackedSB records (one per super-block), then every 4-token tile runs over them. A register
+// holds 32 elements of two rows (row pair), so its 16 int32 lanes are already the two rows'
+// 8 reference lanes: no folding, and the pair's float step is one FMA.
+struct PackedSB {
+    uint8_t q[2][8][64];  // [pair][sub-block k]: row 2p's elements 32k.. | row 2p+1's (Q6: q - 32)
+    int16_t s[2][8][32];  // the matching scale of each int16 pair product
+    float d[2][16];       // [pair]: row 2p's d in lanes 0-7, row 2p+1's in lanes 8-15
+    int32_t corr[2][16];  // Q6: 128 * sum(scale * (q - 32)) per reference lane, as d
+    int16_t mins[32];     // Q4/Q5: row i's 8 mins in lanes 8i .. 8i + 7
+    float dmin[16];       // Q4/Q5: row i's dmin in lanes 4i .. 4i + 3
+};
+
+// Rows w0 + i * wrb for i < n_rows (<= 4; the rest are zero) -> out[0 .. nb).
+template <KQ K>
+void pack_quad(const uint8_t* w0, size_t wrb, int n_rows, int64_t nb, PackedSB* out) {
+    using B = typename Block<K>::type;
+    const Indices& ix = indices();
+    const __m512i ones8 = _mm512_set1_epi8(1);
+    for (int64_t b = 0; b < nb; ++b) {
+        PackedSB& P = out[b];
+        RowState rs[4];
+        const B* wb[4];
+        for (int i = 0; i < 4; ++i) {
+            wb[i] = i < n_rows ? reinterpret_cast<const B*>(w0 + size_t(i) * wrb) + b : nullptr;
+            if (wb[i])
+                rs[i] = row_state<K>(*wb[i]);
+            else
+                rs[i] = RowState{_mm512_setzero_si512(), 0.f, 0.f, 0};
+        }
+        for (int p = 0; p < 2; ++p) {
+            const int a = 2 * p, c2 = 2 * p + 1;
+            for (int c = 0; c < 4; ++c) {
+                const __m512i wa = wb[a] ? unpack_chunk<K>(*wb[a], c) : _mm512_setzero_si512();
+                const __m512i wc = wb[c2] ? unpack_chunk<K>(*wb[c2], c) : _mm512_setzero_si512();
+                _mm512_storeu_si512(P.q[p][2 * c], _mm512_shuffle_i64x2(wa, wc, 0x44));
+                _mm512_storeu_si512(P.q[p][2 * c + 1], _mm512_shuffle_i64x2(wa, wc, 0xEE));
+            }
+            const __m512i zs =
+                K == KQ::Q6 ? _mm512_inserti64x4(rs[a].sc, _mm512_castsi512_si256(rs[c2].sc), 1)
+                            : _mm512_inserti32x4(rs[a].sc, _mm512_castsi512_si128(rs[c2].sc), 1);
+            __m512i corr = _mm512_setzero_si512();
+            for (int k = 0; k < 8; ++k) {
+                const __m512i sv = _mm512_permutexvar_epi16(ix.pair[K == KQ::Q6][k], zs);
+                _mm512_storeu_si512(P.s[p][k], sv);
+                if constexpr (K == KQ::Q6) {
+                    const __m512i q = _mm512_loadu_si512(P.q[p][k]);
+                    corr = _mm512_dpwssd_epi32(corr, _mm512_maddubs_epi16(ones8, q), sv);
+                }
+            }
+            _mm512_storeu_si512(P.corr[p], _mm512_slli_epi32(corr, 7));
+            _mm512_storeu_ps(
+                P.d[p], _mm512_insertf32x8(_mm512_set1_ps(rs[a].d), _mm256_set1_ps(rs[c2].d), 1));
+        }
+        if constexpr (K != KQ::Q6) {
+            alignas(32) uint64_t mb[4];
+            for (int i = 0; i < 4; ++i) {
+                mb[i] = rs[i].mins;
+                for (int l = 0; l < 4; ++l) P.dmin[4 * i + l] = rs[i].dmin;
+            }
+            _mm512_storeu_si512(
+                P.mins,
+                _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(mb))));
+        }
+    }
+}
+
+// Per token and super-block: the quants as the kernel reads them (Q6: x + 128, unsigned),
+// and Q4/Q5: the 32-element sums of the quants (int16 x 8) for the mins.
+struct TokenSB {
+    const int8_t* q;
+    float d;
+    __m128i s16;
+};
+
+// One quad x T tokens over nb super-blocks: y[j * ldy + i] for i < n_rows, j < T.
+template <KQ K, int T>
+void tile_packed(const PackedSB* pk, int n_rows, const TokenSB* const* tok, int64_t nb, float* y,
+                 int64_t ldy) {
+    __m512 facc[2][T], macc[T];
+    for (int j = 0; j < T; ++j) {
+        facc[0][j] = facc[1][j] = macc[j] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        const PackedSB& P = pk[b];
+        const TokenSB* tb[T];
+        for (int j = 0; j < T; ++j) tb[j] = tok[j] + b;
+        __m512i acc[2][T];
+        for (int j = 0; j < T; ++j) acc[0][j] = acc[1][j] = _mm512_setzero_si512();
+        for (int k = 0; k < 8; ++k) {
+            const __m512i w0 = _mm512_loadu_si512(P.q[0][k]), w1 = _mm512_loadu_si512(P.q[1][k]);
+            const __m512i s0 = _mm512_loadu_si512(P.s[0][k]), s1 = _mm512_loadu_si512(P.s[1][k]);
+            for (int j = 0; j < T; ++j) {
+                const __m512i x = _mm512_broadcast_i64x4(
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tb[j]->q + 32 * k)));
+                if constexpr (K == KQ::Q6) {
+                    acc[0][j] = _mm512_dpwssd_epi32(acc[0][j], _mm512_maddubs_epi16(x, w0), s0);
+                    acc[1][j] = _mm512_dpwssd_epi32(acc[1][j], _mm512_maddubs_epi16(x, w1), s1);
+                } else {
+                    acc[0][j] = _mm512_dpwssd_epi32(acc[0][j], _mm512_maddubs_epi16(w0, x), s0);
+                    acc[1][j] = _mm512_dpwssd_epi32(acc[1][j], _mm512_maddubs_epi16(w1, x), s1);
+                }
+            }
+        }
+        for (int p = 0; p < 2; ++p) {
+            const __m512 wd = _mm512_loadu_ps(P.d[p]);
+            const __m512i corr = _mm512_loadu_si512(P.corr[p]);
+            for (int j = 0; j < T; ++j) {
+                __m512i a = acc[p][j];
+                if constexpr (K == KQ::Q6) a = _mm512_sub_epi32(a, corr);
+                const __m512 d = _mm512_mul_ps(_mm512_set1_ps(tb[j]->d), wd);
+                facc[p][j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(a), facc[p][j]);
+            }
+        }
+        if constexpr (K != KQ::Q6) {
+            const __m512i mins = _mm512_loadu_si512(P.mins);
+            const __m512 dmin = _mm512_loadu_ps(P.dmin);
+            for (int j = 0; j < T; ++j) {
+                const __m512i prod = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(tb[j]->s16));
+                const __m512 dm = _mm512_mul_ps(_mm512_set1_ps(-tb[j]->d), dmin);
+                if constexpr (K == KQ::Q4) {
+                    macc[j] = _mm512_fmadd_ps(dm, _mm512_cvtepi32_ps(prod), macc[j]);
+                } else {
+                    __m512i h = _mm512_add_epi32(prod, _mm512_shuffle_epi32(prod, _MM_PERM_BADC));
+                    h = _mm512_add_epi32(h, _mm512_shuffle_epi32(h, _MM_PERM_CDAB));
+                    __m512 t = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(h));
+                    asm("" : "+v"(t));  // no FMA contraction: the reference rounds the product
+                    macc[j] = _mm512_add_ps(macc[j], t);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < T; ++j) {
+        alignas(64) float f[2][16], m[16];
+        _mm512_store_ps(f[0], facc[0][j]);
+        _mm512_store_ps(f[1], facc[1][j]);
+        _mm512_store_ps(m, macc[j]);
+        for (int i = 0; i < n_rows; ++i) {
+            const float s = hsum8(f[i / 2] + 8 * (i % 2));
+            float out = s;
+            if constexpr (K == KQ::Q4)
+                out = s + ((m[4 * i] + m[4 * i + 2]) + (m[4 * i + 1] + m[4 * i + 3]));
+            else if constexpr (K == KQ::Q5)
+                out = s + m[4 * i];
+            y[j * ldy + i] = out;
+        }
+    }
+}
+
+// Tokens per packed tile: 2 x kTokTile independent int32 accumulators hide vpdpwssd latency.
+constexpr int kTokTile = 8;
+using PackedTileFn = void (*)(const PackedSB*, int, const TokenSB* const*, int64_t, float*,
+                              int64_t);
+template <KQ K>
+constexpr PackedTileFn packed_tiles[kTokTile] = {
+    tile_packed<K, 1>, tile_packed<K, 2>, tile_packed<K, 3>, tile_packed<K, 4>,
+    tile_packed<K, 5>, tile_packed<K, 6>, tile_packed<K, 7>, tile_packed<K, 8>};
+
+template <KQ K>
+void gemm_packed(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n_cols,
+                 int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    const int64_t nb = n_cols / kQK_K;
+    // Token side, once per call: per token and super-block (thread-local scratch).
+    thread_local std::vector<TokenSB> toks;
+    thread_local std::vector<uint8_t> xoff;  // Q6: the quants + 128
+    toks.resize(size_t(n_tokens * nb));
+    if constexpr (K == KQ::Q6) xoff.resize(size_t(n_tokens * n_cols));
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t b = 0; b < nb; ++b) {
+            const auto& xb = reinterpret_cast<const BlockQ8_K*>(acts + size_t(t) * arb)[b];
+            TokenSB& ts = toks[size_t(t * nb + b)];
+            ts.d = xb.d;
+            if constexpr (K == KQ::Q6) {
+                int8_t* dst = reinterpret_cast<int8_t*>(xoff.data()) + t * n_cols + b * kQK_K;
+                for (int k = 0; k < 4; ++k)
+                    _mm512_storeu_si512(dst + 64 * k,
+                                        _mm512_xor_si512(_mm512_loadu_si512(xb.qs + 64 * k),
+                                                         _mm512_set1_epi8(char(0x80))));
+                ts.q = dst;
+                ts.s16 = _mm_setzero_si128();
+            } else {
+                ts.q = xb.qs;
+                const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+                ts.s16 = _mm256_cvtepi32_epi16(_mm256_madd_epi16(bs, ones16));
+            }
+        }
+    // Row blocks of kQuads quads: their packed records (kQuads * nb * 2.4 KB) stay in L2
+    // while all token tiles pass over them.
+    constexpr int64_t kQuads = 4;
+    thread_local std::vector<PackedSB> pack;
+    pack.resize(size_t(kQuads * nb));
+    for (int64_t rb = r0; rb < r1; rb += 4 * kQuads) {
+        const int64_t re = std::min(r1, rb + 4 * kQuads);
+        const int64_t nq = (re - rb + 3) / 4;
+        for (int64_t q = 0; q < nq; ++q)
+            pack_quad<K>(w + size_t(rb + 4 * q) * wrb, wrb,
+                         int(std::min<int64_t>(4, re - rb - 4 * q)), nb, pack.data() + q * nb);
+        for (int64_t t = 0; t < n_tokens; t += kTokTile) {
+            const int tn = int(std::min<int64_t>(kTokTile, n_tokens - t));
+            const TokenSB* tp[kTokTile];
+            for (int j = 0; j < tn; ++j) tp[j] = toks.data() + (t + j) * nb;
+            for (int64_t q = 0; q < nq; ++q) {
+                const PackedSB* pq = pack.data() + q * nb;
+                const int nr = int(std::min<int64_t>(4, re - rb - 4 * q));
+                float* yq = y + t * ldy + rb + 4 * q;
+                packed_tiles<K>[tn - 1](pq, nr, tp, nb, yq, ldy);
+            }
+        }
+    }
+}
+
 template <KQ K>
 void gemm(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n_cols,
           int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    if (n_tokens >= kPackedMinTokens<K>) {
+        gemm_packed<K>(w, wrb, acts, arb, n_cols, n_tokens, r0, r1, y, ldy);
+        return;
+    }
     constexpr int64_t kRowBlock = 64;
     const int64_t nb = n_cols / kQK_K;
     for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
