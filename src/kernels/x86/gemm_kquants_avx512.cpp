@@ -26,7 +26,6 @@
 #include <cstring>
 #include <vector>
 
-#include "core/fp16.h"
 #include "core/quant_blocks.h"
 #include "kernels/dispatch.h"
 
@@ -82,6 +81,11 @@ void quantize_q8_K(const float* x, int64_t n, uint8_t* out) {
 
 enum class KQ { Q4, Q5, Q6 };
 
+// fp16 -> f32 by the F16C instruction: exact, as core/fp16.h's fp16_to_f32, without branches.
+inline float half(uint16_t h) {
+    return _cvtsh_ss(h);
+}
+
 template <KQ K>
 struct Block;
 template <>
@@ -124,15 +128,15 @@ inline RowState row_state(const typename Block<K>::type& b) {
     if constexpr (K == KQ::Q6) {
         const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
         s.sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(raw));
-        s.d = fp16_to_f32(b.d);
+        s.d = half(b.d);
         s.dmin = 0;
         s.mins = 0;
     } else {
         uint64_t sc;
         scales_mins(b.scales, sc, s.mins);
         s.sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc))));
-        s.d = fp16_to_f32(b.d);
-        s.dmin = fp16_to_f32(b.dmin);
+        s.d = half(b.d);
+        s.dmin = half(b.dmin);
     }
     return s;
 }
@@ -241,11 +245,14 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
         const BlockQ8_K* xb[T];
         for (int j = 0; j < T; ++j) xb[j] = reinterpret_cast<const BlockQ8_K*>(a0 + j * arb) + b;
 
-        __m512i acc[R][T];
+        // Few tokens: two accumulator sets (even / odd chunks) halve the vpdpwssd chains.
+        constexpr int NA = T <= 2 ? 2 : 1;
+        __m512i accs[NA][R][T];
         __m512i corr[R];
         for (int i = 0; i < R; ++i) {
             corr[i] = _mm512_setzero_si512();
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_si512();
+            for (int j = 0; j < T; ++j)
+                for (int a = 0; a < NA; ++a) accs[a][i][j] = _mm512_setzero_si512();
         }
         for (int c = 0; c < 4; ++c) {
             __m512i wv[R], sv[R];
@@ -262,10 +269,14 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
                 for (int i = 0; i < R; ++i) {
                     const __m512i p = K == KQ::Q6 ? _mm512_maddubs_epi16(xv, wv[i])
                                                   : _mm512_maddubs_epi16(wv[i], xv);
-                    acc[i][j] = _mm512_dpwssd_epi32(acc[i][j], p, sv[i]);
+                    accs[c % NA][i][j] = _mm512_dpwssd_epi32(accs[c % NA][i][j], p, sv[i]);
                 }
             }
         }
+        auto& acc = accs[0];
+        if constexpr (NA == 2)
+            for (int i = 0; i < R; ++i)
+                for (int j = 0; j < T; ++j) acc[i][j] = _mm512_add_epi32(acc[i][j], accs[1][i][j]);
         if constexpr (K == KQ::Q6)
             for (int i = 0; i < R; ++i) {
                 const __m512i c7 = _mm512_slli_epi32(corr[i], 7);
@@ -436,8 +447,8 @@ void pack_quad(const uint8_t* w0, size_t wrb, int n_rows, int64_t nb, PackedSB* 
     }
 }
 
-// Per token and super-block: the quants as the kernel reads them (Q6: x + 128, unsigned),
-// and Q4/Q5: the 32-element sums of the quants (int16 x 8) for the mins.
+// Per token and super-block: the quants, d, and for Q4/Q5 the 32-element sums of the quants
+// (int16 x 8) for the mins.
 struct TokenSB {
     const int8_t* q;
     float d;
@@ -462,8 +473,9 @@ void tile_packed(const PackedSB* pk, int n_rows, const TokenSB* const* tok, int6
             const __m512i w0 = _mm512_loadu_si512(P.q[0][k]), w1 = _mm512_loadu_si512(P.q[1][k]);
             const __m512i s0 = _mm512_loadu_si512(P.s[0][k]), s1 = _mm512_loadu_si512(P.s[1][k]);
             for (int j = 0; j < T; ++j) {
-                const __m512i x = _mm512_broadcast_i64x4(
+                __m512i x = _mm512_broadcast_i64x4(
                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tb[j]->q + 32 * k)));
+                if constexpr (K == KQ::Q6) x = _mm512_xor_si512(x, _mm512_set1_epi8(char(0x80)));
                 if constexpr (K == KQ::Q6) {
                     acc[0][j] = _mm512_dpwssd_epi32(acc[0][j], _mm512_maddubs_epi16(x, w0), s0);
                     acc[1][j] = _mm512_dpwssd_epi32(acc[1][j], _mm512_maddubs_epi16(x, w1), s1);
@@ -533,25 +545,17 @@ void gemm_packed(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, 
     const int64_t nb = n_cols / kQK_K;
     // Token side, once per call: per token and super-block (thread-local scratch).
     thread_local std::vector<TokenSB> toks;
-    thread_local std::vector<uint8_t> xoff;  // Q6: the quants + 128
     toks.resize(size_t(n_tokens * nb));
-    if constexpr (K == KQ::Q6) xoff.resize(size_t(n_tokens * n_cols));
     const __m256i ones16 = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < n_tokens; ++t)
         for (int64_t b = 0; b < nb; ++b) {
             const auto& xb = reinterpret_cast<const BlockQ8_K*>(acts + size_t(t) * arb)[b];
             TokenSB& ts = toks[size_t(t * nb + b)];
             ts.d = xb.d;
+            ts.q = xb.qs;
             if constexpr (K == KQ::Q6) {
-                int8_t* dst = reinterpret_cast<int8_t*>(xoff.data()) + t * n_cols + b * kQK_K;
-                for (int k = 0; k < 4; ++k)
-                    _mm512_storeu_si512(dst + 64 * k,
-                                        _mm512_xor_si512(_mm512_loadu_si512(xb.qs + 64 * k),
-                                                         _mm512_set1_epi8(char(0x80))));
-                ts.q = dst;
                 ts.s16 = _mm_setzero_si128();
             } else {
-                ts.q = xb.qs;
                 const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
                 ts.s16 = _mm256_cvtepi32_epi16(_mm256_madd_epi16(bs, ones16));
             }
