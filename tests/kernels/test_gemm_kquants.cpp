@@ -24,6 +24,7 @@
 namespace ponder::kernels {
 namespace {
 
+// Types whose kernels must equal dot_row bit for bit (Q2_K and Q3_K: see below).
 const DType kTypes[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 std::vector<Isa> levels() {
@@ -64,12 +65,12 @@ std::vector<uint8_t> random_weights(std::mt19937& rng, DType t, int64_t n_rows, 
     const size_t bs = dtype_traits(t).type_size;
     for (size_t off = 0; off < w.size(); off += bs) {
         const uint16_t d = f32_to_fp16(sc(rng)), dmin = f32_to_fp16(sc(rng));
-        if (t == DType::Q6_K) {
-            std::memcpy(w.data() + off + offsetof(BlockQ6_K, d), &d, 2);
-        } else {  // Q4_K and Q5_K start with d, dmin
-            std::memcpy(w.data() + off, &d, 2);
-            std::memcpy(w.data() + off + 2, &dmin, 2);
-        }
+        size_t od = 0, om = 2;  // Q4_K and Q5_K start with d, dmin
+        if (t == DType::Q6_K) od = offsetof(BlockQ6_K, d), om = SIZE_MAX;
+        if (t == DType::Q3_K) od = offsetof(BlockQ3_K, d), om = SIZE_MAX;
+        if (t == DType::Q2_K) od = offsetof(BlockQ2_K, d), om = offsetof(BlockQ2_K, dmin);
+        std::memcpy(w.data() + off + od, &d, 2);
+        if (om != SIZE_MAX) std::memcpy(w.data() + off + om, &dmin, 2);
     }
     return w;
 }
@@ -180,6 +181,92 @@ TEST(GemmKQuants, GemmEqualsReferenceOnOddShapes) {
             for (const Case& c : cases)
                 for (bool raw : {false, true}) check_gemm(isa, t, c, raw, rng);
         }
+}
+
+// --- Q2_K, Q3_K: the reference has no exact integer order for these ----------------------
+//
+// ref::matmul computes them as a double dot of the dequantized weights (each rounded to
+// float: 3 roundings) with the dequantized Q8_K activations, the kernels as integer sums per
+// super-block plus a few float roundings per super-block (d products, FMAs, the mins, the final
+// horizontal sum), each at most half an ulp of a partial sum bounded by
+// S = sum_c (|scale part| + |min part|) * |x_c|. Bound: 2^-24 * (8 * n_blocks + 16) * S.
+
+// S for one row of Q2_K / Q3_K weights against dequantized activations xa.
+double magnitude_sum(DType t, const uint8_t* w, const float* xa, int64_t n) {
+    double s = 0;
+    for (int64_t b = 0; b < n / kQK_K; ++b) {
+        const float* x = xa + b * kQK_K;
+        if (t == DType::Q2_K) {
+            const auto& blk = reinterpret_cast<const BlockQ2_K*>(w)[b];
+            const double d = std::fabs(fp16_to_f32(blk.d)), dm = std::fabs(fp16_to_f32(blk.dmin));
+            for (int e = 0; e < kQK_K; ++e) {
+                const int n2 = e / 128, j = (e % 128) / 32, l = e % 32;
+                const int q = (blk.qs[32 * n2 + l] >> (2 * j)) & 3;
+                const uint8_t sc = blk.scales[e / 16];
+                s += (d * (sc & 0xF) * q + dm * (sc >> 4)) * std::fabs(x[e]);
+            }
+        } else {
+            const auto& blk = reinterpret_cast<const BlockQ3_K*>(w)[b];
+            int8_t sc[16];
+            unpack_scales_q3_K(blk.scales, sc);
+            const double d = std::fabs(fp16_to_f32(blk.d));
+            for (int e = 0; e < kQK_K; ++e) s += d * std::abs(sc[e / 16]) * 4.0 * std::fabs(x[e]);
+        }
+    }
+    return s;
+}
+
+TEST(GemmKQuants, Q2KQ3KWithinBoundOfReference) {
+    std::mt19937 rng(4);
+    ThreadPool one(1);
+    const Case cases[] = {{1, 256, 1},   {5, 512, 3},   {7, 768, 4},   {17, 512, 6},
+                          {23, 256, 8},  {37, 256, 11}, {9, 2304, 15}, {13, 768, 17},
+                          {67, 512, 33}, {21, 4864, 2}};
+    int checked = 0;
+    for (Isa isa : levels())
+        for (DType t : {DType::Q2_K, DType::Q3_K}) {
+            const GemmKernel& k = kernel_table(isa).gemm_for(t);
+            if (!k.gemm) continue;
+            for (const Case& c : cases)
+                for (bool raw : {false, true}) {
+                    SCOPED_TRACE(std::string(isa_name(isa)) + " " + std::string(dtype_name(t)) +
+                                 " rows=" + std::to_string(c.n_rows) +
+                                 " cols=" + std::to_string(c.n_cols) +
+                                 " tokens=" + std::to_string(c.n_tokens) + (raw ? " raw" : ""));
+                    const auto w = random_weights(rng, t, c.n_rows, c.n_cols, raw);
+                    const size_t wrb = row_size(t, c.n_cols), arb = row_size(DType::Q8_K, c.n_cols);
+                    Matrix m{t, c.n_cols, c.n_rows, w.data(), wrb};
+                    const auto x = random_floats(rng, c.n_tokens * c.n_cols, 1.f);
+                    std::vector<float> ref(size_t(c.n_rows * c.n_tokens));
+                    ref::matmul(m, x.data(), c.n_tokens, ref.data(), one);
+                    std::vector<uint8_t> acts(arb * size_t(c.n_tokens));
+                    std::vector<float> xa(x.size());
+                    for (int64_t j = 0; j < c.n_tokens; ++j) {
+                        k.quantize(x.data() + j * c.n_cols, c.n_cols,
+                                   acts.data() + size_t(j) * arb);
+                        dequantize_row(DType::Q8_K, acts.data() + size_t(j) * arb,
+                                       xa.data() + j * c.n_cols, c.n_cols);
+                    }
+                    std::vector<float> y(ref.size());
+                    k.gemm(w.data(), wrb, acts.data(), arb, c.n_cols, c.n_tokens, 0, c.n_rows,
+                           y.data(), c.n_rows);
+                    const double nb = double(c.n_cols / kQK_K);
+                    for (int64_t j = 0; j < c.n_tokens; ++j)
+                        for (int64_t r = 0; r < c.n_rows; ++r) {
+                            const size_t i = size_t(j * c.n_rows + r);
+                            const double bound = std::ldexp(8 * nb + 16, -24) *
+                                                 magnitude_sum(t, w.data() + size_t(r) * wrb,
+                                                               xa.data() + j * c.n_cols, c.n_cols);
+                            ASSERT_LE(std::fabs(double(y[i]) - double(ref[i])), bound)
+                                << "token " << j << " row " << r << ": " << y[i] << " vs "
+                                << ref[i];
+                            ++checked;
+                        }
+                }
+        }
+    if (best_isa() >= Isa::Avx512) {
+        EXPECT_GT(checked, 0);
+    }
 }
 
 // --- the entry point: threads and ISA levels agree ------------------------------------------

@@ -79,7 +79,13 @@ void quantize_q8_K(const float* x, int64_t n, uint8_t* out) {
 
 // ---- weights -----------------------------------------------------------------------------
 
-enum class KQ { Q4, Q5, Q6 };
+enum class KQ { Q2, Q3, Q4, Q5, Q6 };
+// Signed quants (Q3_K, Q6_K) take the activations + 128 as the unsigned operand.
+template <KQ K>
+constexpr bool kSigned = K == KQ::Q3 || K == KQ::Q6;
+// 16 scales of 16 elements (Q2_K, Q3_K, Q6_K) rather than 8 of 32 (Q4_K, Q5_K).
+template <KQ K>
+constexpr bool k16Scales = K == KQ::Q2 || K == KQ::Q3 || K == KQ::Q6;
 
 // fp16 -> f32 by the F16C instruction: exact, as core/fp16.h's fp16_to_f32, without branches.
 inline float half(uint16_t h) {
@@ -88,6 +94,14 @@ inline float half(uint16_t h) {
 
 template <KQ K>
 struct Block;
+template <>
+struct Block<KQ::Q2> {
+    using type = BlockQ2_K;
+};
+template <>
+struct Block<KQ::Q3> {
+    using type = BlockQ3_K;
+};
 template <>
 struct Block<KQ::Q4> {
     using type = BlockQ4_K;
@@ -120,12 +134,40 @@ struct RowState {
     __m512i sc;
     float d, dmin;
     uint64_t mins;  // Q4 / Q5: 8 bytes
+    __m256i mins2;  // Q2: the 16 mins as int16
 };
 
 template <KQ K>
 inline RowState row_state(const typename Block<K>::type& b) {
     RowState s;
-    if constexpr (K == KQ::Q6) {
+    s.mins2 = _mm256_setzero_si256();
+    if constexpr (K == KQ::Q2) {
+        const __m256i raw =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+        s.sc = _mm512_castsi256_si512(_mm256_and_si256(raw, _mm256_set1_epi16(0xF)));
+        s.mins2 = _mm256_srli_epi16(raw, 4);
+        s.d = half(b.d);
+        s.dmin = half(b.dmin);
+        s.mins = 0;
+    } else if constexpr (K == KQ::Q3) {
+        // 16 six-bit scales: low nibbles in bytes 0..7 (scales 0..7, then the high nibbles
+        // for 8..15), top 2 bits in bytes 8..11 (scale j at bit 2 * (j / 4) of byte 8 + j % 4).
+        uint32_t a0, a1, a2;
+        std::memcpy(&a0, b.scales, 4);
+        std::memcpy(&a1, b.scales + 4, 4);
+        std::memcpy(&a2, b.scales + 8, 4);
+        const uint32_t m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+        const uint32_t u0 = (a0 & m4) | ((a2 & m2) << 4);
+        const uint32_t u1 = (a1 & m4) | (((a2 >> 2) & m2) << 4);
+        const uint32_t u2 = ((a0 >> 4) & m4) | (((a2 >> 4) & m2) << 4);
+        const uint32_t u3 = ((a1 >> 4) & m4) | (((a2 >> 6) & m2) << 4);
+        const __m128i u = _mm_setr_epi32(int(u0), int(u1), int(u2), int(u3));
+        s.sc = _mm512_castsi256_si512(
+            _mm256_sub_epi16(_mm256_cvtepu8_epi16(u), _mm256_set1_epi16(32)));
+        s.d = half(b.d);
+        s.dmin = 0;
+        s.mins = 0;
+    } else if constexpr (K == KQ::Q6) {
         const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
         s.sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(raw));
         s.d = half(b.d);
@@ -169,12 +211,32 @@ const Indices& indices() {
     return t;
 }
 
-// The 64 unsigned quants of chunk c (elements 64c .. 64c + 63) of a super-block, in element
-// order; Q6_K: as signed q - 32.
+// The 64 quants of chunk c (elements 64c .. 64c + 63) of a super-block, in element order:
+// unsigned for Q2_K, Q4_K, Q5_K; signed for Q3_K and Q6_K (q - 32).
 template <KQ K>
 inline __m512i unpack_chunk(const typename Block<K>::type& b, int c) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    if constexpr (K == KQ::Q6) {
+    if constexpr (K == KQ::Q2 || K == KQ::Q3) {
+        // Elements 128n + 32j + l hold bits 2j, 2j + 1 of qs[32n + l]; chunk c has n = c / 2
+        // and j = 2 (c % 2) (first 32) and 2 (c % 2) + 1.
+        const int n = c / 2, j0 = 2 * (c % 2);
+        const __m512i q = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * n)));
+        const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(short(2 * j0)),
+                                              _mm256_set1_epi16(short(2 * j0 + 2)), 1);
+        __m512i w = _mm512_and_si512(_mm512_srlv_epi16(q, sh), _mm512_set1_epi8(3));
+        if constexpr (K == KQ::Q3) {
+            // Value = low bits - 4 unless the hmask bit (4n + j of hmask[l]) is set.
+            const __m512i hm = _mm512_broadcast_i64x4(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.hmask)));
+            const __m512i bit =
+                _mm512_inserti64x4(_mm512_set1_epi8(char(1 << (4 * n + j0))),
+                                   _mm256_set1_epi8(char(1 << (4 * n + j0 + 1))), 1);
+            const __mmask64 k = _mm512_test_epi8_mask(hm, bit);
+            w = _mm512_mask_sub_epi8(w, __mmask64(~k), w, _mm512_set1_epi8(4));
+        }
+        return w;
+    } else if constexpr (K == KQ::Q6) {
         const int h = c / 2;
         const __m512i m2 = _mm512_set1_epi8(0x30);
         const __m512i v = _mm512_loadu_si512(b.ql + 64 * h);
@@ -220,15 +282,17 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
           int64_t ldy) {
     using B = typename Block<K>::type;
     constexpr int RP = (R + 1) / 2;
-    __m512 facc[RP][T];  // rows 2p (lanes 0-7) and 2p + 1 (lanes 8-15)
-    __m512 macc[T];      // mins: row i in lanes 4i .. 4i + 3
+    __m512 facc[RP][T];                     // rows 2p (lanes 0-7) and 2p + 1 (lanes 8-15)
+    __m512 macc[T];                         // mins: row i in lanes 4i .. 4i + 3
+    __m512 macc2[K == KQ::Q2 ? RP : 1][T];  // Q2 mins: 8 lanes per row, as facc
     for (int j = 0; j < T; ++j) {
         macc[j] = _mm512_setzero_ps();
         for (int p = 0; p < RP; ++p) facc[p][j] = _mm512_setzero_ps();
+        for (auto& m2 : macc2) m2[j] = _mm512_setzero_ps();
     }
     const __m512i ones8 = _mm512_set1_epi8(1);
     const __m512i x_off = _mm512_set1_epi8(char(0x80));
-    const __m512i* sidx = indices().chunk[K == KQ::Q6];
+    const __m512i* sidx = indices().chunk[k16Scales<K>];
     // The tile's R rows are contiguous, and the next tile's follow them: prefetch those
     // (R * sizeof(B) bytes per super-block step), a distance of one tile ahead of the reads.
     const uint8_t* pf = w0 + size_t(R) * wrb;
@@ -259,16 +323,16 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
             for (int i = 0; i < R; ++i) {
                 wv[i] = unpack_chunk<K>(*wb[i], c);
                 sv[i] = _mm512_permutexvar_epi16(sidx[c], rs[i].sc);
-                if constexpr (K == KQ::Q6)
+                if constexpr (kSigned<K>)
                     corr[i] =
                         _mm512_dpwssd_epi32(corr[i], _mm512_maddubs_epi16(ones8, wv[i]), sv[i]);
             }
             for (int j = 0; j < T; ++j) {
                 __m512i xv = _mm512_loadu_si512(xb[j]->qs + 64 * c);
-                if constexpr (K == KQ::Q6) xv = _mm512_xor_si512(xv, x_off);
+                if constexpr (kSigned<K>) xv = _mm512_xor_si512(xv, x_off);
                 for (int i = 0; i < R; ++i) {
-                    const __m512i p = K == KQ::Q6 ? _mm512_maddubs_epi16(xv, wv[i])
-                                                  : _mm512_maddubs_epi16(wv[i], xv);
+                    const __m512i p = kSigned<K> ? _mm512_maddubs_epi16(xv, wv[i])
+                                                 : _mm512_maddubs_epi16(wv[i], xv);
                     accs[c % NA][i][j] = _mm512_dpwssd_epi32(accs[c % NA][i][j], p, sv[i]);
                 }
             }
@@ -277,7 +341,7 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
         if constexpr (NA == 2)
             for (int i = 0; i < R; ++i)
                 for (int j = 0; j < T; ++j) acc[i][j] = _mm512_add_epi32(acc[i][j], accs[1][i][j]);
-        if constexpr (K == KQ::Q6)
+        if constexpr (kSigned<K>)
             for (int i = 0; i < R; ++i) {
                 const __m512i c7 = _mm512_slli_epi32(corr[i], 7);
                 for (int j = 0; j < T; ++j) acc[i][j] = _mm512_sub_epi32(acc[i][j], c7);
@@ -296,7 +360,25 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
                 facc[p][j] = _mm512_fmadd_ps(d, s, facc[p][j]);
             }
         }
-        if constexpr (K != KQ::Q6) {
+        if constexpr (K == KQ::Q2) {
+            // Mins: per row, sum over the 16 sub-blocks of min * bsum, accumulated (float,
+            // 8 lanes per row) with -x.d * dmin. (Q2_K has no exact reference order.)
+            for (int p = 0; p < RP; ++p) {
+                const int i0 = 2 * p, i1 = 2 * p + 1 < R ? 2 * p + 1 : 2 * p;
+                const __m512i mins =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(rs[i0].mins2), rs[i1].mins2, 1);
+                const __m512 dmin =
+                    _mm512_insertf32x8(_mm512_set1_ps(rs[i0].dmin), _mm256_set1_ps(rs[i1].dmin), 1);
+                for (int j = 0; j < T; ++j) {
+                    const __m512i bs = _mm512_broadcast_i64x4(
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j]->bsums)));
+                    const __m512 dm = _mm512_mul_ps(_mm512_set1_ps(-xb[j]->d), dmin);
+                    macc2[p][j] = _mm512_fmadd_ps(
+                        dm, _mm512_cvtepi32_ps(_mm512_madd_epi16(mins, bs)), macc2[p][j]);
+                }
+            }
+        }
+        if constexpr (K == KQ::Q4 || K == KQ::Q5) {
             // Mins: per row, prod[k] = m[2k] * s[2k] + m[2k+1] * s[2k+1] with s the 32-element
             // sums of the activations; Q4_K: 4-lane FMA by -x.d * dmin, Q5_K: a float sum of
             // -x.d * dmin * (prod[0] + .. + prod[3]).
@@ -337,8 +419,9 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
         alignas(64) float m[16];
         _mm512_store_ps(m, macc[j]);
         for (int p = 0; p < RP; ++p) {
-            alignas(64) float f[16];
+            alignas(64) float f[16], m2[16];
             _mm512_store_ps(f, facc[p][j]);
+            _mm512_store_ps(m2, macc2[K == KQ::Q2 ? p : 0][j]);
             for (int h = 0; h < 2 && 2 * p + h < R; ++h) {
                 const int i = 2 * p + h;
                 const float s = hsum8(f + 8 * h);
@@ -347,6 +430,8 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
                     out = s + ((m[4 * i] + m[4 * i + 2]) + (m[4 * i + 1] + m[4 * i + 3]));
                 else if constexpr (K == KQ::Q5)
                     out = s + m[4 * i];
+                else if constexpr (K == KQ::Q2)
+                    out = s + hsum8(m2 + 8 * h);
                 y[j * ldy + i] = out;
             }
         }
@@ -588,9 +673,11 @@ void gemm_packed(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, 
 template <KQ K>
 void gemm(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n_cols,
           int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
-    if (n_tokens >= kPackedMinTokens<K>) {
-        gemm_packed<K>(w, wrb, acts, arb, n_cols, n_tokens, r0, r1, y, ldy);
-        return;
+    if constexpr (K != KQ::Q2 && K != KQ::Q3) {  // Q2_K, Q3_K: no packed form yet
+        if (n_tokens >= kPackedMinTokens<K>) {
+            gemm_packed<K>(w, wrb, acts, arb, n_cols, n_tokens, r0, r1, y, ldy);
+            return;
+        }
     }
     constexpr int64_t kRowBlock = 64;
     const int64_t nb = n_cols / kQK_K;
@@ -623,6 +710,8 @@ void register_gemm_kquants_avx512(KernelTable& t) {
     t.gemm_for(DType::Q4_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q4>};
     t.gemm_for(DType::Q5_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q5>};
     t.gemm_for(DType::Q6_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q6>};
+    t.gemm_for(DType::Q2_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q2>};
+    t.gemm_for(DType::Q3_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q3>};
 }
 
 }  // namespace ponder::kernels
