@@ -213,7 +213,7 @@ const Indices& indices() {
 
 // The 64 quants of chunk c (elements 64c .. 64c + 63) of a super-block, in element order:
 // unsigned for Q2_K, Q4_K, Q5_K; signed for Q3_K and Q6_K (q - 32).
-template <KQ K>
+template <KQ K, bool kQ6Unsigned = false>
 inline __m512i unpack_chunk(const typename Block<K>::type& b, int c) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     if constexpr (K == KQ::Q2 || K == KQ::Q3) {
@@ -252,7 +252,8 @@ inline __m512i unpack_chunk(const typename Block<K>::type& b, int c) {
             const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
             hb = _mm512_and_si512(_mm512_srlv_epi16(qh, sh), m2);
         }
-        return _mm512_sub_epi8(_mm512_or_si512(lo, hb), _mm512_set1_epi8(32));
+        const __m512i u = _mm512_or_si512(lo, hb);
+        return kQ6Unsigned ? u : _mm512_sub_epi8(u, _mm512_set1_epi8(32));
     } else {
         const __m512i q = _mm512_broadcast_i64x4(
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c)));
@@ -311,6 +312,11 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
 
         // Few tokens: two accumulator sets (even / odd chunks) halve the vpdpwssd chains.
         constexpr int NA = T <= 2 ? 2 : 1;
+        // Q6_K with few tokens: unsigned quants q and pair sums maddubs(q, x) - maddubs(32, x)
+        // (the second once per token), cheaper than the offset activations when the
+        // per-row correction is not shared by many tokens. Exact: |pair sums| < 2^15.
+        constexpr bool kSub32 = K == KQ::Q6 && T <= 2;
+        constexpr bool kOffsetX = kSigned<K> && !kSub32;
         __m512i accs[NA][R][T];
         __m512i corr[R];
         for (int i = 0; i < R; ++i) {
@@ -321,18 +327,21 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
         for (int c = 0; c < 4; ++c) {
             __m512i wv[R], sv[R];
             for (int i = 0; i < R; ++i) {
-                wv[i] = unpack_chunk<K>(*wb[i], c);
+                wv[i] = unpack_chunk<K, kSub32>(*wb[i], c);
                 sv[i] = _mm512_permutexvar_epi16(sidx[c], rs[i].sc);
-                if constexpr (kSigned<K>)
+                if constexpr (kOffsetX)
                     corr[i] =
                         _mm512_dpwssd_epi32(corr[i], _mm512_maddubs_epi16(ones8, wv[i]), sv[i]);
             }
             for (int j = 0; j < T; ++j) {
                 __m512i xv = _mm512_loadu_si512(xb[j]->qs + 64 * c);
-                if constexpr (kSigned<K>) xv = _mm512_xor_si512(xv, x_off);
+                if constexpr (kOffsetX) xv = _mm512_xor_si512(xv, x_off);
+                __m512i x32 = _mm512_setzero_si512();
+                if constexpr (kSub32) x32 = _mm512_maddubs_epi16(_mm512_set1_epi8(32), xv);
                 for (int i = 0; i < R; ++i) {
-                    const __m512i p = kSigned<K> ? _mm512_maddubs_epi16(xv, wv[i])
-                                                 : _mm512_maddubs_epi16(wv[i], xv);
+                    __m512i p = kOffsetX ? _mm512_maddubs_epi16(xv, wv[i])
+                                         : _mm512_maddubs_epi16(wv[i], xv);
+                    if constexpr (kSub32) p = _mm512_sub_epi16(p, x32);
                     accs[c % NA][i][j] = _mm512_dpwssd_epi32(accs[c % NA][i][j], p, sv[i]);
                 }
             }
@@ -341,7 +350,7 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
         if constexpr (NA == 2)
             for (int i = 0; i < R; ++i)
                 for (int j = 0; j < T; ++j) acc[i][j] = _mm512_add_epi32(acc[i][j], accs[1][i][j]);
-        if constexpr (kSigned<K>)
+        if constexpr (kOffsetX)
             for (int i = 0; i < R; ++i) {
                 const __m512i c7 = _mm512_slli_epi32(corr[i], 7);
                 for (int j = 0; j < T; ++j) acc[i][j] = _mm512_sub_epi32(acc[i][j], c7);
