@@ -1,5 +1,5 @@
-// Q4_K, Q5_K, Q6_K matmul kernels for AVX2 + FMA (compiled with this level's flags only; see
-// dispatch.h).
+// Q4_K, Q5_K, Q6_K (and Q2_K, Q3_K) matmul kernels for AVX2 + FMA (compiled with this level's flags
+// only; see dispatch.h).
 //
 // Arithmetic (docs/DESIGN.md "Numerics", kernels/ref/dot_ref.cpp): a 256-bit register holds
 // one 32-element sub-block; vpmaddubsw (u8 x s8 -> s16 pairs) then vpmaddwd by the sub-block
@@ -94,7 +94,13 @@ void quantize_q8_K(const float* x, int64_t n, uint8_t* out) {
 
 // ---- weights -----------------------------------------------------------------------------
 
-enum class KQ { Q4, Q5, Q6 };
+enum class KQ { Q2, Q3, Q4, Q5, Q6 };
+// Signed quants (Q3_K, Q6_K) take the activations + 128 as the unsigned operand.
+template <KQ K>
+constexpr bool kSigned = K == KQ::Q3 || K == KQ::Q6;
+// 16 scales of 16 elements (Q2_K, Q3_K, Q6_K) rather than 8 of 32 (Q4_K, Q5_K).
+template <KQ K>
+constexpr bool k16Scales = K == KQ::Q2 || K == KQ::Q3 || K == KQ::Q6;
 
 // fp16 -> f32 by the F16C instruction: exact, as core/fp16.h's fp16_to_f32, without branches.
 inline float half(uint16_t h) {
@@ -103,6 +109,14 @@ inline float half(uint16_t h) {
 
 template <KQ K>
 struct Block;
+template <>
+struct Block<KQ::Q2> {
+    using type = BlockQ2_K;
+};
+template <>
+struct Block<KQ::Q3> {
+    using type = BlockQ3_K;
+};
 template <>
 struct Block<KQ::Q4> {
     using type = BlockQ4_K;
@@ -120,14 +134,34 @@ struct Block<KQ::Q6> {
 struct RowState {
     alignas(16) int16_t sc[8];  // Q4/Q5: the 8 six-bit scales
     __m128i mins;               // Q4/Q5: the 8 mins as int16
-    __m256i sc6;                // Q6: the 16 scales as int16
+    __m256i sc6;                // Q2/Q3/Q6: the 16 scales as int16
+    __m256i mins2;              // Q2: the 16 mins as int16
     float d, dmin;
 };
 
 template <KQ K>
 inline void row_state(const typename Block<K>::type& b, RowState& s) {
     s.d = half(b.d);
-    if constexpr (K == KQ::Q6) {
+    if constexpr (K == KQ::Q2) {
+        const __m256i raw =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+        s.sc6 = _mm256_and_si256(raw, _mm256_set1_epi16(0xF));
+        s.mins2 = _mm256_srli_epi16(raw, 4);
+        s.dmin = half(b.dmin);
+    } else if constexpr (K == KQ::Q3) {
+        // 16 six-bit scales: low nibbles in bytes 0..7 (scales 0..7, then the high nibbles
+        // for 8..15), top 2 bits in bytes 8..11 (scale j at bit 2 * (j / 4) of byte 8 + j % 4).
+        uint32_t a0, a1, a2;
+        std::memcpy(&a0, b.scales, 4);
+        std::memcpy(&a1, b.scales + 4, 4);
+        std::memcpy(&a2, b.scales + 8, 4);
+        const uint32_t m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+        const __m128i u = _mm_setr_epi32(int((a0 & m4) | ((a2 & m2) << 4)),
+                                         int((a1 & m4) | (((a2 >> 2) & m2) << 4)),
+                                         int(((a0 >> 4) & m4) | (((a2 >> 4) & m2) << 4)),
+                                         int(((a1 >> 4) & m4) | (((a2 >> 6) & m2) << 4)));
+        s.sc6 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(u), _mm256_set1_epi16(32));
+    } else if constexpr (K == KQ::Q6) {
         s.sc6 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
     } else {
         s.dmin = half(b.dmin);
@@ -150,7 +184,7 @@ inline void row_state(const typename Block<K>::type& b, RowState& s) {
 // The scale of sub-block k for each int16 pair product (Q6: two 16-element scales).
 template <KQ K>
 inline __m256i scale_vec(const RowState& s, int k) {
-    if constexpr (K == KQ::Q6) {
+    if constexpr (k16Scales<K>) {
         // 32-bit element k holds int16 scales 2k and 2k + 1: spread it, then pick the first
         // for the low 128 bits and the second for the high ones.
         const __m256i pair = _mm256_permutevar8x32_epi32(s.sc6, _mm256_set1_epi32(k));
@@ -162,11 +196,26 @@ inline __m256i scale_vec(const RowState& s, int k) {
     }
 }
 
-// The 32 quants of sub-block k (elements 32k .. 32k + 31): unsigned for Q4/Q5, q - 32 for Q6.
-template <KQ K>
+// The 32 quants of sub-block k (elements 32k .. 32k + 31): unsigned for Q2/Q4/Q5, signed for
+// Q3 and Q6 (q - 32; unsigned q where kQ6Unsigned).
+template <KQ K, bool kQ6Unsigned = false>
 inline __m256i unpack_sub(const typename Block<K>::type& b, int k) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    if constexpr (K == KQ::Q6) {
+    if constexpr (K == KQ::Q2 || K == KQ::Q3) {
+        // Elements 128n + 32j + l hold bits 2j, 2j + 1 of qs[32n + l].
+        const int n = k / 4, j = k % 4;
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * n));
+        __m256i w =
+            _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), _mm256_set1_epi8(3));
+        if constexpr (K == KQ::Q3) {
+            // Value = low bits - 4 unless bit 4n + j of hmask[l] is set.
+            const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.hmask));
+            const __m256i bit = _mm256_set1_epi8(char(1 << (4 * n + j)));
+            const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit);
+            w = _mm256_sub_epi8(w, _mm256_andnot_si256(set, _mm256_set1_epi8(4)));
+        }
+        return w;
+    } else if constexpr (K == KQ::Q6) {
         const int h = k / 4, part = k % 4;
         const __m256i l =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32 * (part % 2)));
@@ -189,7 +238,8 @@ inline __m256i unpack_sub(const typename Block<K>::type& b, int k) {
                 break;
         }
         hb = _mm256_and_si256(hb, _mm256_set1_epi8(0x30));
-        return _mm256_sub_epi8(_mm256_or_si256(lo, hb), _mm256_set1_epi8(32));
+        const __m256i u = _mm256_or_si256(lo, hb);
+        return kQ6Unsigned ? u : _mm256_sub_epi8(u, _mm256_set1_epi8(32));
     } else {
         const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * (k / 2)));
         __m256i w = k % 2 ? _mm256_and_si256(_mm256_srli_epi16(q, 4), m4) : _mm256_and_si256(q, m4);
@@ -215,10 +265,12 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
           int64_t ldy) {
     using B = typename Block<K>::type;
     __m256 facc[R][T];
-    __m128 macc[R][T];  // Q4: the 4 min lanes
-    float summs[R][T];  // Q5: the float sum of the mins
+    __m128 macc[R][T];                     // Q4: the 4 min lanes
+    float summs[R][T];                     // Q5: the float sum of the mins
+    __m256 macc2[K == KQ::Q2 ? R : 1][T];  // Q2: the mins, 8 float lanes
     for (int i = 0; i < R; ++i)
         for (int j = 0; j < T; ++j) {
+            if (K == KQ::Q2 || i == 0) macc2[K == KQ::Q2 ? i : 0][j] = _mm256_setzero_ps();
             facc[i][j] = _mm256_setzero_ps();
             macc[i][j] = _mm_setzero_ps();
             summs[i][j] = 0;
@@ -237,6 +289,10 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
         }
         const BlockQ8_K* xb[T];
         for (int j = 0; j < T; ++j) xb[j] = reinterpret_cast<const BlockQ8_K*>(a0 + j * arb) + b;
+        // Q6_K for one token: unsigned quants q and pair sums maddubs(q, x) - maddubs(32, x),
+        // cheaper than offset activations when the per-row correction is not shared.
+        constexpr bool kSub32 = K == KQ::Q6 && T == 1;
+        constexpr bool kOffsetX = kSigned<K> && !kSub32;
         __m256i acc[R][T], corr[R];
         for (int i = 0; i < R; ++i) {
             corr[i] = _mm256_setzero_si256();
@@ -245,19 +301,22 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
         for (int k = 0; k < 8; ++k) {
             __m256i wv[R], sv[R];
             for (int i = 0; i < R; ++i) {
-                wv[i] = unpack_sub<K>(*wb[i], k);
+                wv[i] = unpack_sub<K, kSub32>(*wb[i], k);
                 sv[i] = scale_vec<K>(rs[i], k);
-                if constexpr (K == KQ::Q6)
+                if constexpr (kOffsetX)
                     corr[i] = _mm256_add_epi32(
                         corr[i], _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, wv[i]), sv[i]));
             }
             for (int j = 0; j < T; ++j) {
                 __m256i xv =
                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j]->qs + 32 * k));
-                if constexpr (K == KQ::Q6) xv = _mm256_xor_si256(xv, x_off);
+                if constexpr (kOffsetX) xv = _mm256_xor_si256(xv, x_off);
+                __m256i x32 = _mm256_setzero_si256();
+                if constexpr (kSub32) x32 = _mm256_maddubs_epi16(_mm256_set1_epi8(32), xv);
                 for (int i = 0; i < R; ++i) {
-                    const __m256i p = K == KQ::Q6 ? _mm256_maddubs_epi16(xv, wv[i])
-                                                  : _mm256_maddubs_epi16(wv[i], xv);
+                    __m256i p = kOffsetX ? _mm256_maddubs_epi16(xv, wv[i])
+                                         : _mm256_maddubs_epi16(wv[i], xv);
+                    if constexpr (kSub32) p = _mm256_sub_epi16(p, x32);
                     acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(p, sv[i]));
                 }
             }
@@ -266,12 +325,24 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
             const __m256i c7 = _mm256_slli_epi32(corr[i], 7);
             for (int j = 0; j < T; ++j) {
                 __m256i a = acc[i][j];
-                if constexpr (K == KQ::Q6) a = _mm256_sub_epi32(a, c7);
+                if constexpr (kOffsetX) a = _mm256_sub_epi32(a, c7);
                 const __m256 d = _mm256_set1_ps(xb[j]->d * rs[i].d);
                 facc[i][j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(a), facc[i][j]);
             }
         }
-        if constexpr (K != KQ::Q6) {
+        if constexpr (K == KQ::Q2) {
+            // Mins: per row, sum over the 16 sub-blocks of min * bsum, accumulated (float,
+            // 8 lanes) with -x.d * dmin. (Q2_K has no exact reference order.)
+            for (int j = 0; j < T; ++j) {
+                const __m256i bs =
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j]->bsums));
+                for (int i = 0; i < R; ++i)
+                    macc2[i][j] = _mm256_fmadd_ps(
+                        _mm256_set1_ps(-xb[j]->d * rs[i].dmin),
+                        _mm256_cvtepi32_ps(_mm256_madd_epi16(rs[i].mins2, bs)), macc2[i][j]);
+            }
+        }
+        if constexpr (K == KQ::Q4 || K == KQ::Q5) {
             // Mins: prod[k] = m[2k] * s[2k] + m[2k+1] * s[2k+1] with s the 32-element sums of
             // the activations; Q4_K: 4-lane FMA by -x.d * dmin; Q5_K: a float sum.
             const __m256i ones16 = _mm256_set1_epi16(1);
@@ -313,6 +384,10 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
                 out = s + ((m[0] + m[2]) + (m[1] + m[3]));
             } else if constexpr (K == KQ::Q5) {
                 out = s + summs[i][j];
+            } else if constexpr (K == KQ::Q2) {
+                alignas(32) float m[8];
+                _mm256_store_ps(m, macc2[i][j]);
+                out = s + hsum8(m);
             }
             y[j * ldy + i] = out;
         }
@@ -353,6 +428,8 @@ void register_gemm_kquants_avx2(KernelTable& t) {
     t.gemm_for(DType::Q4_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q4>};
     t.gemm_for(DType::Q5_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q5>};
     t.gemm_for(DType::Q6_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q6>};
+    t.gemm_for(DType::Q2_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q2>};
+    t.gemm_for(DType::Q3_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q3>};
 }
 
 }  // namespace ponder::kernels
