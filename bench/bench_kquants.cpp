@@ -2,7 +2,7 @@
 // ratios are measured under the same machine load.
 //
 //   bench_kquants [--types Q4_K,Q5_K,Q6_K] [--tokens 1,512] [--threads 1,2] [--reps 5]
-//                 [--shapes ffn_down,...] [--isa scalar,avx2,avx512]
+//                 [--shapes ffn_down,...] [--isa scalar,avx2,avx512] [--cpu-time]
 //
 // Shapes (n_cols -> n_rows): ffn_down 4864 -> 896 (Qwen2.5-0.5B), ffn_up 1536 -> 8960 and
 // output 1536 -> 151669 (Qwen2.5-1.5B; Qwen2.5-0.5B's 896-wide matrices cannot be K-quants:
@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <sstream>
 #include <string>
@@ -41,7 +42,17 @@ struct Shape {
     int64_t n_cols, n_rows;
 };
 
+bool g_cpu_time = false;
+
+// Wall time, or with --cpu-time the calling thread's CPU time: on a shared machine where other
+// processes take turns on the cores, the thread's own CPU time is far steadier (meaningful
+// with --threads 1 only: workers' time is not counted).
 double now() {
+    if (g_cpu_time) {
+        timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+    }
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
@@ -56,8 +67,18 @@ int main(int argc, char** argv) {
     std::vector<Isa> isas;
     for (int i = 0; i <= int(best_isa()); ++i) isas.push_back(Isa(i));
     int reps = 5;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string k = argv[i], v = argv[i + 1];
+    for (int i = 1; i < argc; i += 2) {
+        const std::string k = argv[i];
+        if (k == "--cpu-time") {
+            g_cpu_time = true;
+            --i;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            std::fprintf(stderr, "option %s needs a value\n", k.c_str());
+            return 2;
+        }
+        const std::string v = argv[i + 1];
         if (k == "--types") {
             types = split(v);
         } else if (k == "--tokens") {

@@ -1,21 +1,29 @@
-// Q4_K, Q5_K, Q6_K matmul kernels for AVX-512 (F/BW/VL/DQ + VNNI; compiled with this level's
-// flags only, see dispatch.h).
+// Q4_K, Q5_K, Q6_K (and Q2_K, Q3_K) matmul kernels for AVX-512 (F/BW/VL/DQ + VNNI; compiled
+// with this level's flags only, see dispatch.h).
 //
 // Arithmetic (docs/DESIGN.md "Numerics"; kernels/ref/dot_ref.cpp states it): for each
 // super-block and (row, token) pair the integer products scale * q * x are summed into the
 // reference's 8 int32 lanes (element e -> lane (e % 32) / 4), converted to float and added
 // with one FMA per lane by d = x.d * w.d; the mins (Q4_K, Q5_K) come from the activations'
-// bsums. Integer sums are exact in any order, so the 16 int32 lanes of a 512-bit register
-// (64 elements: lanes l and l + 8 hold the same reference lane) are folded into 8 before the
-// float step, and every float operation is the reference's, in its order: results are
-// bit-identical to dot_row.
+// bsums. Integer sums are exact in any order, so the lanes may be formed in any register
+// layout, and every float operation is the reference's, in its order: Q4_K, Q5_K and Q6_K
+// results are bit-identical to dot_row. (Q2_K and Q3_K have no exact reference order: the
+// reference dequantizes them; these kernels use the same integer scheme.)
 //
-// Tiling: a tile is up to 4 weight rows x 4 tokens; per 64-element chunk each row's quants
-// and scales are unpacked once into registers and reused by the 4 tokens (vpmaddubsw u8 x s8
-// -> s16 pairs, then vpdpwssd multiplies by the sub-block scales and accumulates in int32).
-// Two rows' 8-lane float accumulators share one register. Q6_K quants are signed (q - 32):
-// the activations are offset by 128 to make them the unsigned operand, and 128 * sum(scale *
-// w) (per row, shared by all tokens) is subtracted per lane, which keeps the lanes exact.
+// Products: vpmaddubsw (u8 x s8 -> s16 pairs), then vpdpwssd multiplies by the sub-block
+// scales and accumulates in int32. Signed quants (Q3_K, Q6_K: q - 32) take the activations
+// + 128 as the unsigned operand, and 128 * sum(scale * w) per lane (per row, shared by all
+// tokens) is subtracted; for 1-2 tokens Q6_K instead keeps q unsigned and subtracts
+// maddubs(32, x) from each pair sum.
+//
+// Two paths:
+// - direct (decode and few tokens): tiles of 4 rows x up to 4 tokens read the blocks as
+//   stored; a register holds 64 elements of one row (16 lanes, folded to the reference's 8
+//   before the float step, two rows per float register). The next tile's rows are prefetched.
+// - packed (Q4_K / Q5_K / Q6_K from kPackedMinTokens tokens): each 16-row block is unpacked
+//   once into PackedSB records (quants as bytes, scales as int16 per product) and tiles of
+//   4 rows x 8 tokens run over them; a register holds 32 elements of two rows, already the
+//   two rows' reference lanes.
 #if defined(__x86_64__)
 // GCC 12's AVX-512 headers build some results from deliberately undefined registers
 // (_mm512_undefined_*), which -Wmaybe-uninitialized reports (GCC bug 105593).
@@ -475,7 +483,7 @@ constexpr int64_t kPackedMinTokens = K == KQ::Q6 ? 8 : 12;
 // ---- prompts: weights unpacked once per row block -----------------------------------------
 //
 // For many tokens, each group of 4 rows ("quad", padded with zero rows) is unpacked once into
-// PackedSB records (one per super-block), then every 4-token tile runs over them. A register
+// PackedSB records (one per super-block), then every 8-token tile runs over them. A register
 // holds 32 elements of two rows (row pair), so its 16 int32 lanes are already the two rows'
 // 8 reference lanes: no folding, and the pair's float step is one FMA.
 struct PackedSB {
@@ -633,6 +641,8 @@ constexpr PackedTileFn packed_tiles[kTokTile] = {
     tile_packed<K, 1>, tile_packed<K, 2>, tile_packed<K, 3>, tile_packed<K, 4>,
     tile_packed<K, 5>, tile_packed<K, 6>, tile_packed<K, 7>, tile_packed<K, 8>};
 
+// The packed path (GemmFn contract). Thread-local scratch, grown as needed and kept: 32 bytes
+// per token and super-block, and 4 quads x n_cols / 256 PackedSB records (2.4 KB each).
 template <KQ K>
 void gemm_packed(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n_cols,
                  int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
@@ -679,6 +689,8 @@ void gemm_packed(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, 
     }
 }
 
+// GemmFn (dispatch.h). Direct path: rows in blocks of kRowBlock so that a block's weights stay
+// in L2 while every 4-token tile passes over them.
 template <KQ K>
 void gemm(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n_cols,
           int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
