@@ -191,6 +191,43 @@ inline RowState row_state(const typename Block<K>::type& b) {
     return s;
 }
 
+// Q4_K / Q5_K, 4 rows at once (decode): the same state as row_state, computed in vector
+// registers. rs[i].sc gets row i's scales; wd[p]: rows 2p, 2p + 1's d in lanes 0-7, 8-15;
+// mins: row i's 8 mins as int16 in lanes 8i .. 8i + 7; dmin: row i's dmin in lanes 4i .. 4i + 3.
+template <KQ K>
+inline void row_states4(const typename Block<K>::type* const* wb, RowState* rs, __m512* wd,
+                        __m512i& mins, __m512& dmin) {
+    // 128-bit lane i: row i's first 16 bytes (d, dmin, the 12 packed bytes) as u32 d|dmin, u0,
+    // u1, u2; then scales_mins' formulas on all four rows.
+    __m512i h = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[0])));
+    h = _mm512_inserti32x4(h, _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[1])), 1);
+    h = _mm512_inserti32x4(h, _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[2])), 2);
+    h = _mm512_inserti32x4(h, _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[3])), 3);
+    const __m512i u = _mm512_shuffle_epi32(h, _MM_PERM_DDCB);               // u0 u1 u2 u2
+    const __m512i lo = _mm512_and_si512(u, _mm512_set1_epi32(0x3f3f3f3f));  // s_lo m_lo
+    const __m512i u2 =
+        _mm512_srlv_epi32(_mm512_shuffle_epi32(h, _MM_PERM_DDDD), _mm512_set4_epi32(0, 0, 4, 0));
+    const __m512i hi = _mm512_or_si512(
+        _mm512_and_si512(u2, _mm512_set1_epi32(0x0f0f0f0f)),
+        _mm512_and_si512(_mm512_srli_epi32(u, 2), _mm512_set1_epi32(0x30303030)));  // s_hi m_hi
+    const __m512i sm = _mm512_unpacklo_epi32(lo, hi);  // per lane: 8 scales, 8 mins
+    const __m512i w01 = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(sm));
+    const __m512i w23 = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(sm, 1));
+    rs[0].sc = w01;
+    rs[1].sc = _mm512_alignr_epi32(w01, w01, 8);
+    rs[2].sc = w23;
+    rs[3].sc = _mm512_alignr_epi32(w23, w23, 8);
+    mins = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(_mm512_maskz_compress_epi64(0xAA, sm)));
+    const __m128i halves = _mm512_castsi512_si128(_mm512_maskz_compress_epi32(0x1111, h));
+    const __m512 f = _mm512_castps256_ps512(_mm256_cvtph_ps(halves));  // d0 dmin0 d1 dmin1 ..
+    wd[0] =
+        _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), f);
+    wd[1] =
+        _mm512_permutexvar_ps(_mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4), f);
+    dmin =
+        _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3, 1, 1, 1, 1), f);
+}
+
 // Index tables for vpermw (built once).
 struct Indices {
     // Direct path: chunk c's scale for each int16 pair product of that chunk (scales of one
@@ -311,9 +348,32 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
                          _MM_HINT_T0);
         const B* wb[R];
         RowState rs[R];
-        for (int i = 0; i < R; ++i) {
-            wb[i] = reinterpret_cast<const B*>(w0 + size_t(i) * wrb) + b;
-            rs[i] = row_state<K>(*wb[i]);
+        __m512 wdv[RP];  // rows 2p, 2p + 1's d in lanes 0-7, 8-15
+        __m512i minsv;   // Q4/Q5: row i's mins in int16 lanes 8i .. 8i + 7
+        __m512 dminv;    // Q4/Q5: row i's dmin in lanes 4i .. 4i + 3
+        constexpr bool kVecState = R == 4 && (K == KQ::Q4 || K == KQ::Q5);
+        for (int i = 0; i < R; ++i) wb[i] = reinterpret_cast<const B*>(w0 + size_t(i) * wrb) + b;
+        if constexpr (kVecState) {
+            row_states4<K>(wb, rs, wdv, minsv, dminv);
+        } else {
+            for (int i = 0; i < R; ++i) rs[i] = row_state<K>(*wb[i]);
+            for (int p = 0; p < RP; ++p) {
+                const int i0 = 2 * p, i1 = 2 * p + 1 < R ? 2 * p + 1 : 2 * p;
+                wdv[p] = _mm512_insertf32x8(_mm512_set1_ps(rs[i0].d), _mm256_set1_ps(rs[i1].d), 1);
+            }
+            if constexpr (K == KQ::Q4 || K == KQ::Q5) {
+                alignas(32) uint64_t mb[4] = {0, 0, 0, 0};  // row i's mins in bytes 8i ..
+                alignas(16) float dm4[4] = {0, 0, 0, 0};
+                for (int i = 0; i < R; ++i) {
+                    mb[i] = rs[i].mins;
+                    dm4[i] = rs[i].dmin;
+                }
+                minsv =
+                    _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(mb)));
+                dminv = _mm512_permutexvar_ps(
+                    _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                    _mm512_castps128_ps512(_mm_load_ps(dm4)));
+            }
         }
         const BlockQ8_K* xb[T];
         for (int j = 0; j < T; ++j) xb[j] = reinterpret_cast<const BlockQ8_K*>(a0 + j * arb) + b;
@@ -366,8 +426,7 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
         // Fold 16 -> 8 lanes (two rows per register), then acc += (x.d * w.d) * float(sum).
         for (int p = 0; p < RP; ++p) {
             const int i0 = 2 * p, i1 = 2 * p + 1 < R ? 2 * p + 1 : 2 * p;
-            const __m512 wd =
-                _mm512_insertf32x8(_mm512_set1_ps(rs[i0].d), _mm256_set1_ps(rs[i1].d), 1);
+            const __m512 wd = wdv[p];
             for (int j = 0; j < T; ++j) {
                 const __m512i a = acc[i0][j], c = acc[i1][j];
                 const __m512i lo = _mm512_shuffle_i64x2(a, c, _MM_SHUFFLE(1, 0, 1, 0));
@@ -399,18 +458,8 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
             // Mins: per row, prod[k] = m[2k] * s[2k] + m[2k+1] * s[2k+1] with s the 32-element
             // sums of the activations; Q4_K: 4-lane FMA by -x.d * dmin, Q5_K: a float sum of
             // -x.d * dmin * (prod[0] + .. + prod[3]).
-            alignas(32) uint64_t mb[4] = {0, 0, 0, 0};  // row i's 8 mins in bytes 8i .. 8i + 7
-            alignas(16) float dm4[4] = {0, 0, 0, 0};
-            for (int i = 0; i < R; ++i) {
-                mb[i] = rs[i].mins;
-                dm4[i] = rs[i].dmin;
-            }
-            // int16 lanes 8i .. 8i + 7 (128-bit lane i): row i's mins.
-            const __m512i mins =
-                _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(mb)));
-            const __m512 dmin = _mm512_permutexvar_ps(
-                _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
-                _mm512_castps128_ps512(_mm_load_ps(dm4)));
+            const __m512i mins = minsv;
+            const __m512 dmin = dminv;
             const __m256i ones16 = _mm256_set1_epi16(1);
             for (int j = 0; j < T; ++j) {
                 const __m256i bs =
