@@ -610,16 +610,16 @@ struct TokenSB {
 template <KQ K, int T>
 void tile_packed(const PackedSB* pk, int n_rows, const TokenSB* const* tok, int64_t nb, float* y,
                  int64_t ldy) {
-    __m512 facc[2][T], macc[T];
-    for (int j = 0; j < T; ++j) {
-        facc[0][j] = facc[1][j] = macc[j] = _mm512_setzero_ps();
-    }
+    // Float accumulators live in memory (L1): they are touched once per super-block, and the
+    // registers are left to the 2T integer accumulators of the inner loop.
+    alignas(64) float facc[2][T][16] = {}, macc[T][16] = {};
     for (int64_t b = 0; b < nb; ++b) {
         const PackedSB& P = pk[b];
         const TokenSB* tb[T];
         for (int j = 0; j < T; ++j) tb[j] = tok[j] + b;
         __m512i acc[2][T];
         for (int j = 0; j < T; ++j) acc[0][j] = acc[1][j] = _mm512_setzero_si512();
+#pragma GCC unroll 8
         for (int k = 0; k < 8; ++k) {
             const __m512i w0 = _mm512_loadu_si512(P.q[0][k]), w1 = _mm512_loadu_si512(P.q[1][k]);
             const __m512i s0 = _mm512_loadu_si512(P.s[0][k]), s1 = _mm512_loadu_si512(P.s[1][k]);
@@ -643,7 +643,8 @@ void tile_packed(const PackedSB* pk, int n_rows, const TokenSB* const* tok, int6
                 __m512i a = acc[p][j];
                 if constexpr (K == KQ::Q6) a = _mm512_sub_epi32(a, corr);
                 const __m512 d = _mm512_mul_ps(_mm512_set1_ps(tb[j]->d), wd);
-                facc[p][j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(a), facc[p][j]);
+                _mm512_store_ps(facc[p][j], _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(a),
+                                                            _mm512_load_ps(facc[p][j])));
             }
         }
         if constexpr (K != KQ::Q6) {
@@ -653,24 +654,22 @@ void tile_packed(const PackedSB* pk, int n_rows, const TokenSB* const* tok, int6
                 const __m512i prod = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(tb[j]->s16));
                 const __m512 dm = _mm512_mul_ps(_mm512_set1_ps(-tb[j]->d), dmin);
                 if constexpr (K == KQ::Q4) {
-                    macc[j] = _mm512_fmadd_ps(dm, _mm512_cvtepi32_ps(prod), macc[j]);
+                    _mm512_store_ps(macc[j], _mm512_fmadd_ps(dm, _mm512_cvtepi32_ps(prod),
+                                                             _mm512_load_ps(macc[j])));
                 } else {
                     __m512i h = _mm512_add_epi32(prod, _mm512_shuffle_epi32(prod, _MM_PERM_BADC));
                     h = _mm512_add_epi32(h, _mm512_shuffle_epi32(h, _MM_PERM_CDAB));
                     __m512 t = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(h));
                     asm("" : "+v"(t));  // no FMA contraction: the reference rounds the product
-                    macc[j] = _mm512_add_ps(macc[j], t);
+                    _mm512_store_ps(macc[j], _mm512_add_ps(_mm512_load_ps(macc[j]), t));
                 }
             }
         }
     }
     for (int j = 0; j < T; ++j) {
-        alignas(64) float f[2][16], m[16];
-        _mm512_store_ps(f[0], facc[0][j]);
-        _mm512_store_ps(f[1], facc[1][j]);
-        _mm512_store_ps(m, macc[j]);
+        const float* m = macc[j];
         for (int i = 0; i < n_rows; ++i) {
-            const float s = hsum8(f[i / 2] + 8 * (i % 2));
+            const float s = hsum8(facc[i / 2][j] + 8 * (i % 2));
             float out = s;
             if constexpr (K == KQ::Q4)
                 out = s + ((m[4 * i] + m[4 * i + 2]) + (m[4 * i + 1] + m[4 * i + 3]));
