@@ -11,6 +11,7 @@
 // Weights are random bytes with sane scales (speed does not depend on the values).
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -107,6 +108,14 @@ std::vector<uint8_t> random_weights(DType t, int64_t rows, int64_t cols) {
     return w;
 }
 
+// CPU time of the whole process (all threads): under load from other processes, the time
+// this process actually ran is steadier than the wall clock.
+double cpu_s() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
@@ -174,20 +183,24 @@ int main(int argc, char** argv) {
                         ThreadPool pool(nth);
                         matmul(w, x.data(), T, y.data(), pool);  // warm-up
                         const int n = reps > 0 ? reps : (T == 1 ? 7 : 3);
-                        std::vector<double> times;
+                        std::vector<double> times, cpu;
                         for (int r = 0; r < n; ++r) {
-                            const double t0 = now_s();
+                            const double t0 = now_s(), c0 = cpu_s();
                             matmul(w, x.data(), T, y.data(), pool);
                             times.push_back(now_s() - t0);
+                            cpu.push_back(cpu_s() - c0);
                         }
                         std::sort(times.begin(), times.end());
+                        std::sort(cpu.begin(), cpu.end());
                         const double med = times[times.size() / 2];
+                        const double cpu_med = cpu[cpu.size() / 2] / nth;
                         const double rate =
                             T == 1 ? double(wbytes.size()) / med / 1e9
                                    : 2.0 * double(s.rows) * double(s.cols) * double(T) / med / 1e9;
-                        std::printf("%-6s %-7s %5lld %-7s %3d %10.3f %10.2f %3d\n",
+                        std::printf("%-6s %-7s %5lld %-7s %3d %10.3f %10.2f %10.3f %3d\n",
                                     std::string(dtype_name(t)).c_str(), s.name, (long long)T,
-                                    std::string(isa_name(isa)).c_str(), nth, med * 1e3, rate, n);
+                                    std::string(isa_name(isa)).c_str(), nth, med * 1e3, rate,
+                                    cpu_med * 1e3, n);
                         std::fflush(stdout);
                     }
                 }

@@ -223,11 +223,13 @@ inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
 #endif
 }
 
+// Elements 0..15 from the low nibbles, 16..31 from the high ones: one broadcast load, one
+// shift (0 in the low half, 4 in the high half), one mask.
 inline __m256i q4_nibbles(const uint8_t* qs) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m128i m = _mm_set1_epi8(0x0F);
-    const __m128i lo = _mm_and_si128(q, m), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
-    return _mm256_set_m128i(hi, lo);
+    const __m256i q =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    const __m256i sh = _mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4));
+    return _mm256_and_si256(sh, _mm256_set1_epi8(0x0F));
 }
 
 // 16 in byte j where bit j of the little-endian 32-bit qh is set, else 0.
@@ -408,10 +410,13 @@ inline void q4_0_rows_tile(const uint8_t* w, size_t wrb, int n_valid, const uint
             wv[k] = q4_nibbles(wr[k][b].qs);
         }
         transpose8x8(wv);
-        const __m128i dh = _mm_setr_epi16(short(wr[0][b].d), short(wr[1][b].d), short(wr[2][b].d),
-                                          short(wr[3][b].d), short(wr[4][b].d), short(wr[5][b].d),
-                                          short(wr[6][b].d), short(wr[7][b].d));
-        const __m256 dw = _mm256_cvtph_ps(dh);
+        // The 8 rows' scales, packed with scalar shifts (integer ports) into two 64-bit words.
+        uint64_t lo = 0, hi = 0;
+        for (int k = 0; k < 4; ++k) {
+            lo |= uint64_t(wr[k][b].d) << (16 * k);
+            hi |= uint64_t(wr[k + 4][b].d) << (16 * k);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_set_epi64x(int64_t(hi), int64_t(lo)));
         for (int t = 0; t < NT; ++t) {
             const int8_t* q = xr[t][b].qs;
             __m256i s = _mm256_set1_epi32(negsum[t * nb + b]);
