@@ -11,8 +11,11 @@
 //   the integer sum (vpdpbusd, or maddubs + madd) then one FMA with dw * dx, an 8-lane
 //   horizontal sum at the end, plus a sequential float sum of m * s for Q4_1 / Q5_1: the
 //   reference's order exactly, so results are bit-identical to dot_row.
-// - Q4_0 (gemm_q4_0_rows): 8 weight rows in the 8 lanes (transposed on the fly), one integer
-//   sum per block and a sequential FMA per block: also bit-identical to dot_row.
+// - Q4_0 (gemm_rows): 8 weight rows in the 8 lanes (transposed on the fly), one integer sum
+//   per block and a sequential FMA per block: also bit-identical to dot_row.
+// - The other formats at n_tokens > 1 on AVX-512 (gemm_rows_or_lanes): the same rows-in-lanes
+//   order, about twice as fast as the lane order; NOT bit-identical to dot_row (one float FMA
+//   per block instead of 8 lanes; the tests state the bound).
 // - F32 / F16 / BF16 (gemm_float): activations rounded to the weight's precision first (kept
 //   as floats), float FMAs over 8 lanes; not the reference's double sum (see the tests' bound).
 #pragma once
@@ -370,7 +373,7 @@ void gemm_lanes(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, i
     }
 }
 
-// ---- Q4_0: weight rows in lanes -----------------------------------------------------------------
+// ---- weight rows in lanes -----------------------------------------------------------------
 
 // Transposes 8 rows of 8 int32 in place: out[j] lane k = in[k] lane j.
 inline void transpose8x8(__m256i v[8]) {
@@ -391,32 +394,45 @@ inline void transpose8x8(__m256i v[8]) {
     }
 }
 
+// Eight fp16 fields (one per row) as 8 floats, packed with scalar shifts (integer ports).
+template <class B>
+inline __m256 gather8_half(const B* const* wr, int64_t b, uint16_t B::*field) {
+    uint64_t lo = 0, hi = 0;
+    for (int k = 0; k < 4; ++k) {
+        lo |= uint64_t(wr[k][b].*field) << (16 * k);
+        hi |= uint64_t(wr[k + 4][b].*field) << (16 * k);
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x(int64_t(hi), int64_t(lo)));
+}
+
 // 8 rows (n_valid of them real; the rest repeat the last real row and are not stored) x NT
-// tokens. negsum[t * nb + b] = -8 * (sum of token t's block b quants).
-template <int NT>
-inline void q4_0_rows_tile(const uint8_t* w, size_t wrb, int n_valid, const uint8_t* acts,
-                           size_t arb, const int32_t* negsum, int64_t nb, float* y, int64_t ldy) {
-    const BlockQ4_0* wr[8];
+// tokens, one row per lane: the 8 rows' unpacked blocks are transposed so that register j
+// holds bytes 4j..4j+3 of every row, then each token's 4-byte groups are broadcast.
+// negsum[t * nb + b] = -kOff * (sum of token t's block b quants). Per row and token: one
+// integer sum per block, acc = fma(float(sum), dw * dx, acc) in block order, plus (formats
+// with a min) a sequential float sum of m * s.
+template <class F, int NT>
+inline void rows_tile(const uint8_t* w, size_t wrb, int n_valid, const uint8_t* acts, size_t arb,
+                      const int32_t* negsum, int64_t nb, float* y, int64_t ldy) {
+    using B = typename F::Block;
+    using A = ActBlock<F>;
+    const B* wr[8];
     for (int k = 0; k < 8; ++k)
-        wr[k] = reinterpret_cast<const BlockQ4_0*>(w + size_t(std::min(k, n_valid - 1)) * wrb);
-    const BlockQ8_0* xr[NT];
-    for (int t = 0; t < NT; ++t) xr[t] = reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb);
-    __m256 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+        wr[k] = reinterpret_cast<const B*>(w + size_t(std::min(k, n_valid - 1)) * wrb);
+    const A* xr[NT];
+    for (int t = 0; t < NT; ++t) xr[t] = reinterpret_cast<const A*>(acts + size_t(t) * arb);
+    __m256 acc[NT], summs[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = summs[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         __m256i wv[8];
         for (int k = 0; k < 8; ++k) {
-            _mm_prefetch(reinterpret_cast<const char*>(wr[k] + b) + 288, _MM_HINT_T0);
-            wv[k] = q4_nibbles(wr[k][b].qs);
+            _mm_prefetch(reinterpret_cast<const char*>(wr[k] + b) + 8 * sizeof(B), _MM_HINT_T0);
+            wv[k] = F::unpack(wr[k][b]);
         }
         transpose8x8(wv);
-        // The 8 rows' scales, packed with scalar shifts (integer ports) into two 64-bit words.
-        uint64_t lo = 0, hi = 0;
-        for (int k = 0; k < 4; ++k) {
-            lo |= uint64_t(wr[k][b].d) << (16 * k);
-            hi |= uint64_t(wr[k + 4][b].d) << (16 * k);
-        }
-        const __m256 dw = _mm256_cvtph_ps(_mm_set_epi64x(int64_t(hi), int64_t(lo)));
+        const __m256 dw = gather8_half(wr, b, &B::d);
+        __m256 mw = _mm256_setzero_ps();
+        if constexpr (F::kHasMin) mw = gather8_half(wr, b, &B::m);
         for (int t = 0; t < NT; ++t) {
             const int8_t* q = xr[t][b].qs;
             __m256i s = _mm256_set1_epi32(negsum[t * nb + b]);
@@ -427,50 +443,70 @@ inline void q4_0_rows_tile(const uint8_t* w, size_t wrb, int n_valid, const uint
             }
             const __m256 dx = _mm256_set1_ps(half_to_float(xr[t][b].d));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx), acc[t]);
+            if constexpr (F::kHasMin)
+                summs[t] = _mm256_add_ps(
+                    summs[t], _mm256_mul_ps(mw, _mm256_set1_ps(half_to_float(xr[t][b].s))));
         }
     }
     for (int t = 0; t < NT; ++t) {
+        const __m256 v = F::kHasMin ? _mm256_add_ps(acc[t], summs[t]) : acc[t];
         if (n_valid == 8) {
-            _mm256_storeu_ps(y + t * ldy, acc[t]);
+            _mm256_storeu_ps(y + t * ldy, v);
         } else {
             alignas(32) float tmp[8];
-            _mm256_store_ps(tmp, acc[t]);
+            _mm256_store_ps(tmp, v);
             for (int k = 0; k < n_valid; ++k) y[t * ldy + k] = tmp[k];
         }
     }
 }
 
-template <int NT>
-void gemm_q4_0_rows(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
-                    int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+// All rows in groups of 8 (rows_tile), tokens in groups of NT. The weights need unsigned
+// unpacked bytes that maddubs can take (all formats with VNNI; without it, not Q8_0).
+template <class F, int NT>
+void gemm_rows(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
+               int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    static_assert(!F::kSignTrick, "rows-in-lanes needs unsigned weight bytes");
+    using A = ActBlock<F>;
     const int64_t nb = n / kQK;
     // The activations' block sums, once per call (the caller's thread owns the buffer).
     thread_local std::vector<int32_t> negsum;
-    negsum.resize(size_t(n_tokens * nb));
-    for (int64_t t = 0; t < n_tokens; ++t) {
-        const auto* xb = reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb);
-        for (int64_t b = 0; b < nb; ++b) {
-            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
-            // sum(x) = sum(x + 128) - 32 * 128, the former from vpsadbw.
-            const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(x, _mm256_set1_epi8(char(0x80))),
-                                                _mm256_setzero_si256());
-            __m128i s =
-                _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
-            s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
-            negsum[size_t(t * nb + b)] = -8 * (_mm_cvtsi128_si32(s) - 32 * 128);
+    negsum.assign(size_t(n_tokens * nb), 0);
+    if constexpr (F::kOff != 0)
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            const auto* xb = reinterpret_cast<const A*>(acts + size_t(t) * arb);
+            for (int64_t b = 0; b < nb; ++b) {
+                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
+                // sum(x) = sum(x + 128) - 32 * 128, the former from vpsadbw.
+                const __m256i sad = _mm256_sad_epu8(
+                    _mm256_xor_si256(x, _mm256_set1_epi8(char(0x80))), _mm256_setzero_si256());
+                __m128i s =
+                    _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+                s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
+                negsum[size_t(t * nb + b)] = -F::kOff * (_mm_cvtsi128_si32(s) - 32 * 128);
+            }
         }
-    }
     for (int64_t r = r0; r < r1; r += 8) {
         const int nv = int(std::min<int64_t>(8, r1 - r));
         const uint8_t* wr = w + size_t(r) * wrb;
         int64_t t = 0;
         for (; t + NT <= n_tokens; t += NT)
-            q4_0_rows_tile<NT>(wr, wrb, nv, acts + size_t(t) * arb, arb, negsum.data() + t * nb, nb,
-                               y + t * ldy + r, ldy);
+            rows_tile<F, NT>(wr, wrb, nv, acts + size_t(t) * arb, arb, negsum.data() + t * nb, nb,
+                             y + t * ldy + r, ldy);
         for (; t < n_tokens; ++t)
-            q4_0_rows_tile<1>(wr, wrb, nv, acts + size_t(t) * arb, arb, negsum.data() + t * nb, nb,
-                              y + t * ldy + r, ldy);
+            rows_tile<F, 1>(wr, wrb, nv, acts + size_t(t) * arb, arb, negsum.data() + t * nb, nb,
+                            y + t * ldy + r, ldy);
     }
+}
+
+// Prompts (n_tokens > 1) with gemm_rows, single tokens with gemm_lanes (the reference's exact
+// order, and cheaper at one token: no transpose).
+template <class F, int NT, int R1>
+void gemm_rows_or_lanes(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
+                        int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    if (n_tokens == 1)
+        gemm_lanes<F, R1, 1, R1>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
+    else
+        gemm_rows<F, NT>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
 }
 
 }  // namespace
