@@ -1,10 +1,15 @@
 // ponder info MODEL [--tensors] [--json]: what a GGUF model file holds.
+// ponder info --system [--json]: the CPU, its detected features and the kernel level chosen
+// (MODEL is optional with --system; with both, both are printed).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "cli/commands.h"
+#include "core/cpu_features.h"
+#include "kernels/dispatch.h"
 #include "gguf/gguf.h"
 #include "hub/model_ref.h"
 #include "model/model_summary.h"
@@ -16,7 +21,63 @@ struct InfoOptions {
     std::string model;
     bool tensors = false;
     bool json = false;
+    bool system = false;
 };
+
+// The features the kernels care about, as (name, detected) pairs in a stable order.
+std::vector<std::pair<std::string, bool>> feature_list(const CpuFeatures& f) {
+    return {{"sse4.2", f.sse42},
+            {"avx", f.avx},
+            {"avx2", f.avx2},
+            {"fma", f.fma},
+            {"f16c", f.f16c},
+            {"bmi2", f.bmi2},
+            {"avx512f", f.avx512f},
+            {"avx512bw", f.avx512bw},
+            {"avx512vl", f.avx512vl},
+            {"avx512dq", f.avx512dq},
+            {"avx512vnni", f.avx512vnni},
+            {"avx512bf16", f.avx512bf16},
+            {"neon", f.neon},
+            {"dotprod", f.dotprod}};
+}
+
+nlohmann::json system_json() {
+    using nlohmann::json;
+    const CpuFeatures& f = cpu_features();
+    json j;
+    j["cpu"] = f.brand;
+    j["vendor"] = f.vendor;
+    json feats = json::array();
+    for (const auto& [name, on] : feature_list(f))
+        if (on) feats.push_back(name);
+    j["features"] = feats;
+    j["best_isa"] = std::string(kernels::isa_name(kernels::best_isa()));
+    // active_isa() fails on a bad PONDER_ISA: the message then reaches the user as an error.
+    j["active_isa"] = std::string(kernels::isa_name(kernels::active_isa()));
+    const char* env = std::getenv("PONDER_ISA");
+    j["ponder_isa_env"] = env ? json(env) : json(nullptr);
+    j["threads"] = int(std::max(1u, std::thread::hardware_concurrency()));
+    return j;
+}
+
+void print_system() {
+    const auto j = system_json();
+    auto line = [](const char* k, const std::string& v) {
+        std::printf("%-16s %s\n", k, v.c_str());
+    };
+    line("cpu", j["cpu"].get<std::string>().empty() ? "-" : j["cpu"].get<std::string>());
+    line("vendor", j["vendor"].get<std::string>().empty() ? "-" : j["vendor"].get<std::string>());
+    std::string feats;
+    for (const auto& x : j["features"]) feats += (feats.empty() ? "" : " ") + x.get<std::string>();
+    line("features", feats.empty() ? "-" : feats);
+    line("best level", j["best_isa"].get<std::string>());
+    std::string active = j["active_isa"].get<std::string>();
+    if (!j["ponder_isa_env"].is_null())
+        active += " (PONDER_ISA=" + j["ponder_isa_env"].get<std::string>() + ")";
+    line("active level", active);
+    line("threads", std::to_string(j["threads"].get<int>()) + " (the default for -t)");
+}
 
 std::string human_bytes(uint64_t b) {
     char buf[64];
@@ -190,20 +251,36 @@ void print_text(const ModelSummary& s, const GgufFile& f, bool tensors) {
 void add_info(CLI::App& app) {
     auto opt = std::make_shared<InfoOptions>();
     auto* cmd = app.add_subcommand("info", "Describe a GGUF model file");
-    cmd->add_option("model", opt->model, "GGUF model file or cached model name")->required();
+    cmd->add_option("model", opt->model, "GGUF model file or cached model name");
     cmd->add_flag("--tensors", opt->tensors, "List every tensor");
     cmd->add_flag("--json", opt->json, "Print one JSON object");
+    cmd->add_flag("--system", opt->system,
+                  "Describe this machine: CPU, features, kernel level (MODEL optional)");
     cmd->callback([opt] {
+        if (opt->model.empty() && !opt->system) throw CLI::RequiredError("model (or --system)");
+        if (opt->system && opt->model.empty()) {
+            if (opt->json)
+                std::printf("%s\n", system_json().dump(2).c_str());
+            else
+                print_system();
+            return;
+        }
         auto f = GgufFile::open(resolve_model_path(opt->model));
         const ModelSummary s = summarize_model(*f);
-        if (opt->json)
+        if (opt->json) {
             // Strings from the file need not be valid UTF-8: replace bad bytes with U+FFFD
-            // rather than fail.
-            std::printf("%s\n", to_json(s, *f, opt->tensors)
-                                    .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
-                                    .c_str());
-        else
+            // rather than fail. With --system the machine is one more member, "system".
+            auto j = to_json(s, *f, opt->tensors);
+            if (opt->system) j["system"] = system_json();
+            std::printf("%s\n",
+                        j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        } else {
             print_text(s, *f, opt->tensors);
+            if (opt->system) {
+                std::printf("\n");
+                print_system();
+            }
+        }
     });
 }
 
