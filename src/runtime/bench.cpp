@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "model/model.h"
 #include "runtime/context.h"
@@ -54,12 +55,20 @@ double run_pp(Context& ctx, TokenStream& ts, int32_t n_prompt) {
     return n_prompt / seconds_since(t0);
 }
 
-// Times one tg run: an untimed prompt of `depth` tokens (at least one, so the first timed
-// decode has a predecessor like a real generation step), then n_gen single-token decodes.
-double run_tg(Context& ctx, TokenStream& ts, int32_t depth, int32_t n_gen) {
+// Fills an empty cache with the untimed tg prompt: `depth` tokens, at least one so that the
+// first timed decode has a predecessor like a real generation step. Returns its length.
+int32_t prepare_tg(Context& ctx, TokenStream& ts, int32_t depth) {
     ctx.kv().clear();
     const int32_t prompt = std::max(depth, 1);
     decode_tokens(ctx, ts, 0, prompt);
+    return prompt;
+}
+
+// Times one tg run after prepare_tg: drops whatever an earlier run generated (the prompt's
+// cells stay, so a deep context is decoded once, not once per repetition), then n_gen
+// single-token decodes. Returns tokens/s.
+double run_tg(Context& ctx, TokenStream& ts, int32_t prompt, int32_t n_gen) {
+    ctx.kv().seq_rm(0, prompt, -1);
     const auto t0 = Clock::now();
     for (int32_t i = 0; i < n_gen; ++i) decode_tokens(ctx, ts, prompt + i, 1);
     return n_gen / seconds_since(t0);
@@ -190,11 +199,14 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
         }
     }
     if (p.n_gen > 0) {
+        say(p.ctx_depth > 0 ? "tg prompt (" + std::to_string(p.ctx_depth) + " tokens)"
+                            : std::string("tg prompt"));
+        const int32_t prompt = prepare_tg(ctx, ts, p.ctx_depth);
         say("tg warm-up");
-        run_tg(ctx, ts, p.ctx_depth, std::min(p.n_gen, 8));
+        run_tg(ctx, ts, prompt, std::min(p.n_gen, 8));
         for (int32_t i = 0; i < p.reps; ++i) {
             say("tg " + std::to_string(i + 1) + "/" + std::to_string(p.reps));
-            r.tg_samples.push_back(run_tg(ctx, ts, p.ctx_depth, p.n_gen));
+            r.tg_samples.push_back(run_tg(ctx, ts, prompt, p.n_gen));
         }
     }
     r.pp = summarize(r.pp_samples);
@@ -202,8 +214,8 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
     r.peak_rss_bytes = peak_rss_bytes();
 
     const double mean_ctx = std::max(p.ctx_depth, 1) + p.n_gen / 2.0;
-    r.kv_bytes_per_token =
-        uint64_t(mean_ctx * double(hp.n_layer) * 2.0 * double(hp.kv_dim()) * sizeof(uint16_t));
+    const double kv_row = double(row_size(ctx.kv().type(), hp.kv_dim()));  // one K or V row
+    r.kv_bytes_per_token = uint64_t(mean_ctx * double(hp.n_layer) * 2.0 * kv_row);
     r.bytes_per_token = r.weight_bytes + r.kv_bytes_per_token;
     if (p.bandwidth_bytes > 0) {
         say("memory bandwidth");

@@ -42,7 +42,7 @@ struct BenchResult {
     std::vector<double> pp_samples, tg_samples;
     uint64_t peak_rss_bytes = 0;  // VmHWM after the runs (before the bandwidth buffer)
     double bandwidth_gbps = 0;    // best multi-threaded read, 1e9 bytes/s
-    // Bytes read per generated token: weights plus the F16 KV cache at the mean tg context
+    // Bytes read per generated token: weights plus the KV cache at the mean tg context
     // (ctx_depth + n_gen / 2 tokens, every layer's K and V rows).
     uint64_t kv_bytes_per_token = 0;
     uint64_t bytes_per_token = 0;
