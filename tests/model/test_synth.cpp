@@ -108,13 +108,14 @@ TEST(Synth, Qwen25HalfBillionTwoLayersHasThePublishedShapesAndRealVocab) {
     EXPECT_LT(rms, 3.0);
 }
 
-TEST(Synth, Llama32WithSynthesizedVocabularyHasRopeFreqsAndDecodes) {
+TEST(Synth, Llama32WithTheLlama3VocabularyHasRopeFreqsAndDecodes) {
     test::TempDir dir;
     SynthOptions o;
     o.like = "llama3.2-1b";
     o.type = "Q8_0";
     o.n_layers = 1;
     o.n_threads = 2;
+    o.vocab_path = test::golden_path("tokenizer/vocab/ggml-vocab-llama3.gguf");
     const std::string path = write_synth(dir, o);
     auto f = GgufFile::open(path);
     // meta-llama/Llama-3.2-1B config.json: hidden 2048, 32 / 8 heads of 64, intermediate 8192,
@@ -139,10 +140,16 @@ TEST(Synth, Llama32WithSynthesizedVocabularyHasRopeFreqsAndDecodes) {
 
     auto model = Model::load(path);
     EXPECT_EQ(model->weights().rope_freqs.size(), size_t(32));
+    // The real vocabulary fills the embedding exactly (no padding) and tokenizes like its source.
+    auto src = GgufFile::open(o.vocab_path);
+    EXPECT_EQ(src->get_array("tokenizer.ggml.tokens").strings.size(), size_t(128256));
+    EXPECT_EQ(f->get_string("tokenizer.ggml.pre"), src->get_string("tokenizer.ggml.pre"));
     auto tok = Tokenizer::from_gguf(model->file());
-    const auto ids = tok->encode("synthetic weights, real shapes", false, false);
+    auto src_tok = Tokenizer::from_gguf(*src);
+    const std::string text = "synthetic weights, real shapes <|begin_of_text|>";
+    const auto ids = tok->encode(text, true, true);
     ASSERT_FALSE(ids.empty());
-    EXPECT_EQ(tok->decode(ids, false), "synthetic weights, real shapes");
+    EXPECT_EQ(ids, src_tok->encode(text, true, true));
     const double rms = decode_rms(*model, ids);
     EXPECT_GT(rms, 0.3);
     EXPECT_LT(rms, 3.0);
@@ -152,9 +159,8 @@ TEST(Synth, SameSeedSameBytesOtherSeedOtherBytes) {
     SynthOptions o;
     o.like = "qwen3-0.6b";
     o.type = "Q8_0";
-    o.n_layers = 1;
-    o.vocab_path = test::model_path("tiny-qwen2-F16.gguf");
-    // Hash of the whole file; the qwen3 shape is checked on the first one.
+    o.n_layers = 1;  // no vocab_path: a synthesized byte-level vocabulary
+    // Hash of the whole file; the qwen3 shape and the vocabulary are checked on the first one.
     auto file_hash = [&](bool check_shape) {
         GgufWriter w;
         add_synth_model(o, w);
@@ -165,6 +171,15 @@ TEST(Synth, SameSeedSameBytesOtherSeedOtherBytes) {
             EXPECT_NE(f->find_tensor("blk.0.attn_q_norm.weight"), nullptr);
             const GgufTensorInfo* q = f->find_tensor("blk.0.attn_q.weight");
             EXPECT_TRUE(q && q->ne[1] == 16 * 128);  // wider than the 1024 embedding
+            const GgufTensorInfo* emb = f->find_tensor("token_embd.weight");
+            EXPECT_TRUE(emb &&
+                        f->get_array("tokenizer.ggml.tokens").strings.size() == size_t(emb->ne[1]));
+            // The synthesized vocabulary round-trips any bytes, merging pairs.
+            auto tok = Tokenizer::from_gguf(*f);
+            const std::string text = "synthetic weights, real shapes \xe2\x9c\x93";
+            const auto ids = tok->encode(text, false, false);
+            EXPECT_LT(ids.size(), text.size());
+            EXPECT_EQ(tok->decode(ids, false), text);
         }
         return std::hash<std::string_view>{}(
             std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
