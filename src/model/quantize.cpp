@@ -169,7 +169,10 @@ std::string quant_target_names() {
 }
 
 std::vector<size_t> quantize_tensor_order(const GgufFile& in) {
-    const auto& ts = in.tensors();
+    return quantize_tensor_order(in.tensors());
+}
+
+std::vector<size_t> quantize_tensor_order(const std::vector<GgufTensorInfo>& ts) {
     std::vector<size_t> order(ts.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -180,23 +183,29 @@ std::vector<size_t> quantize_tensor_order(const GgufFile& in) {
 }
 
 std::vector<DType> choose_tensor_types(const GgufFile& in, const QuantTarget& target) {
-    MixState st;
     const std::string arch(in.get_string_or("general.architecture", ""));
     const int64_t n_head = in.get_int_or(arch + ".attention.head_count", 1);
     const int64_t n_head_kv = in.get_int_or(arch + ".attention.head_count_kv", n_head);
+    return choose_tensor_types(in.tensors(), n_head, n_head_kv, target, in.path());
+}
+
+std::vector<DType> choose_tensor_types(const std::vector<GgufTensorInfo>& tensors, int64_t n_head,
+                                       int64_t n_head_kv, const QuantTarget& target,
+                                       std::string_view source) {
+    MixState st;
     st.n_gqa = n_head_kv > 0 ? n_head / n_head_kv : 1;
-    for (const auto& t : in.tensors()) {
+    for (const auto& t : tensors) {
         if (!is_float_input(t.type))
-            fail("quantize: ", in.path(), ": tensor '", t.name, "' is ", dtype_name(t.type),
+            fail("quantize: ", source, ": tensor '", t.name, "' is ", dtype_name(t.type),
                  "; only F32, F16 and BF16 models can be quantized");
         if (t.name == "output.weight") st.has_output = true;
         if (contains(t.name, "attn_v.weight")) ++st.n_attn_v;
         if (contains(t.name, "ffn_down")) ++st.n_ffn_down;
     }
     const bool quantized_target = dtype_traits(target.type).quantized;
-    std::vector<DType> types(in.tensors().size());
-    for (size_t i : quantize_tensor_order(in)) {  // the layer counters follow this order
-        const GgufTensorInfo& t = in.tensors()[i];
+    std::vector<DType> types(tensors.size());
+    for (size_t i : quantize_tensor_order(tensors)) {  // the layer counters follow this order
+        const GgufTensorInfo& t = tensors[i];
         if (effective_dims(t) < 2)
             types[i] = DType::F32;
         else if (!is_quantizable(t))

@@ -44,10 +44,17 @@ std::string quant_target_names();
 //     support); a row length that still does not fit the block size falls back to F16.
 // Throws Error if a tensor is not F32, F16 or BF16.
 std::vector<DType> choose_tensor_types(const GgufFile& in, const QuantTarget& target);
+// The same rules over tensor descriptions alone (name, n_dims, ne, type; data unused), for
+// writers that have no source file (`ponder synth`). n_head / n_head_kv give the GQA ratio;
+// `source` names the input in error messages.
+std::vector<DType> choose_tensor_types(const std::vector<GgufTensorInfo>& tensors, int64_t n_head,
+                                       int64_t n_head_kv, const QuantTarget& target,
+                                       std::string_view source);
 
 // The order llama.cpp's quantizer writes tensors in (indices into in.tensors()): tensors outside
 // the "blk.N." layers first, then by layer number, by name within a layer.
 std::vector<size_t> quantize_tensor_order(const GgufFile& in);
+std::vector<size_t> quantize_tensor_order(const std::vector<GgufTensorInfo>& tensors);
 
 // Called as each tensor is converted: index (0-based), count, name, source and target type.
 using QuantProgress =

@@ -1,0 +1,120 @@
+// ponder bench -m MODEL: prompt-processing and generation speed, with the bandwidth bound.
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/commands.h"
+#include "runtime/bench.h"
+
+namespace ponder::cli {
+namespace {
+
+struct BenchOptions {
+    std::string model;
+    BenchParams p;
+    int64_t bandwidth_mib = 1024;
+    bool json = false;
+};
+
+nlohmann::json spread_json(const Spread& s) {
+    return {{"median", s.median}, {"min", s.min}, {"max", s.max}};
+}
+
+void print_json(const BenchResult& r) {
+    nlohmann::json j;
+    j["model"] = r.model_path;
+    j["model_name"] = r.model_name;
+    j["arch"] = r.arch;
+    j["n_params"] = r.n_params;
+    j["file_bytes"] = r.file_bytes;
+    j["weight_bytes"] = r.weight_bytes;
+    j["n_threads"] = r.n_threads;
+    j["n_prompt"] = r.params.n_prompt;
+    j["n_gen"] = r.params.n_gen;
+    j["ctx_depth"] = r.params.ctx_depth;
+    j["reps"] = r.params.reps;
+    j["load_s"] = r.load_s;
+    j["pp_tokens_per_s"] = r.pp.median;
+    j["tg_tokens_per_s"] = r.tg.median;
+    j["pp"] = spread_json(r.pp);
+    j["tg"] = spread_json(r.tg);
+    j["pp_samples"] = r.pp_samples;
+    j["tg_samples"] = r.tg_samples;
+    j["peak_rss_bytes"] = r.peak_rss_bytes;
+    j["bandwidth_gbps"] = r.bandwidth_gbps;
+    j["kv_bytes_per_token"] = r.kv_bytes_per_token;
+    j["bytes_per_token"] = r.bytes_per_token;
+    j["tg_bound_tokens_per_s"] = r.tg_bound_tokens_per_s;
+    j["tg_bandwidth_pct"] = r.tg_bandwidth_pct;
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
+
+void print_table(const BenchResult& r) {
+    const double gib = double(1 << 30);
+    std::printf("model      %s (%s, %s)\n", r.model_path.c_str(), r.arch.c_str(),
+                r.model_name.c_str());
+    std::printf("weights    %.2f GiB read per token, %.3f B params; file %.2f GiB\n",
+                double(r.weight_bytes) / gib, double(r.n_params) / 1e9, double(r.file_bytes) / gib);
+    std::printf("threads    %d   load %.3f s   peak RSS %.2f GiB\n", r.n_threads, r.load_s,
+                double(r.peak_rss_bytes) / gib);
+    std::printf("\n%-22s %10s %10s %10s\n", "test", "t/s", "min", "max");
+    if (!r.pp_samples.empty()) {
+        const std::string name = "pp" + std::to_string(r.params.n_prompt);
+        std::printf("%-22s %10.2f %10.2f %10.2f\n", name.c_str(), r.pp.median, r.pp.min, r.pp.max);
+    }
+    if (!r.tg_samples.empty()) {
+        std::string name = "tg" + std::to_string(r.params.n_gen);
+        if (r.params.ctx_depth > 0) name += " @ d" + std::to_string(r.params.ctx_depth);
+        std::printf("%-22s %10.2f %10.2f %10.2f\n", name.c_str(), r.tg.median, r.tg.min, r.tg.max);
+    }
+    if (r.bandwidth_gbps > 0) {
+        std::printf("\nmemory read bandwidth  %.1f GB/s (%d threads)\n", r.bandwidth_gbps,
+                    r.n_threads);
+        std::printf("bytes per token        %.1f MB (weights %.1f + KV %.1f)\n",
+                    double(r.bytes_per_token) / 1e6, double(r.weight_bytes) / 1e6,
+                    double(r.kv_bytes_per_token) / 1e6);
+        std::printf("tg bound               %.1f t/s; tg reaches %.1f%% of it\n",
+                    r.tg_bound_tokens_per_s, r.tg_bandwidth_pct);
+    }
+}
+
+void add_bench(CLI::App& app) {
+    auto o = std::make_shared<BenchOptions>();
+    auto* cmd = app.add_subcommand(
+        "bench", "Measure prompt processing and generation speed against the bandwidth bound");
+    cmd->add_option("-m,--model", o->model, "GGUF model")->required();
+    cmd->add_option("-p,--n-prompt", o->p.n_prompt, "Prompt tokens per pp run (0: skip pp)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
+    cmd->add_option("-n,--n-gen", o->p.n_gen, "Generated tokens per tg run (0: skip tg)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
+    cmd->add_option("-r,--repetitions", o->p.reps, "Timed repetitions after one warm-up")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    cmd->add_option("-t,--threads", o->p.n_threads, "Threads (default: all)");
+    cmd->add_option("-d,--ctx-depth", o->p.ctx_depth, "Tokens in the context before tg")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
+    cmd->add_option("--bandwidth-mib", o->bandwidth_mib,
+                    "Buffer for the memory bandwidth test (0: skip it)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+    cmd->add_flag("--json", o->json, "Print one JSON object");
+    cmd->callback([o] {
+        o->p.bandwidth_bytes = o->bandwidth_mib << 20;
+        const BenchResult r = run_bench(o->model, o->p, [](std::string_view phase) {
+            std::fprintf(stderr, "bench: %.*s\n", int(phase.size()), phase.data());
+        });
+        if (o->json)
+            print_json(r);
+        else
+            print_table(r);
+    });
+}
+
+const Registrar reg_bench("bench", 60, add_bench);
+
+}  // namespace
+}  // namespace ponder::cli

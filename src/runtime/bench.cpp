@@ -1,0 +1,231 @@
+#include "runtime/bench.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "model/model.h"
+#include "runtime/context.h"
+
+namespace ponder {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Deterministic token ids in [0, n_vocab) (xorshift64*).
+class TokenStream {
+  public:
+    TokenStream(uint64_t seed, int32_t n_vocab) : s_(seed | 1), n_(uint64_t(n_vocab)) {}
+    int32_t next() {
+        s_ ^= s_ >> 12;
+        s_ ^= s_ << 25;
+        s_ ^= s_ >> 27;
+        return int32_t((s_ * 0x2545f4914f6cdd1dull >> 16) % n_);
+    }
+
+  private:
+    uint64_t s_, n_;
+};
+
+// Decodes n tokens at positions [p0, p0 + n) of sequence 0, in batches of at most n_batch
+// (the context splits larger ones); only the last token asks for logits.
+void decode_tokens(Context& ctx, TokenStream& ts, int32_t p0, int32_t n) {
+    Batch b;
+    for (int32_t i = 0; i < n; ++i) b.add(ts.next(), p0 + i, 0, i == n - 1);
+    ctx.decode(b);
+}
+
+// Times one pp run: n_prompt tokens into an empty cache. Returns tokens/s.
+double run_pp(Context& ctx, TokenStream& ts, int32_t n_prompt) {
+    ctx.kv().clear();
+    const auto t0 = Clock::now();
+    decode_tokens(ctx, ts, 0, n_prompt);
+    return n_prompt / seconds_since(t0);
+}
+
+// Fills an empty cache with the untimed tg prompt: `depth` tokens, at least one so that the
+// first timed decode has a predecessor like a real generation step. Returns its length.
+int32_t prepare_tg(Context& ctx, TokenStream& ts, int32_t depth) {
+    ctx.kv().clear();
+    const int32_t prompt = std::max(depth, 1);
+    decode_tokens(ctx, ts, 0, prompt);
+    return prompt;
+}
+
+// Times one tg run after prepare_tg: drops whatever an earlier run generated (the prompt's
+// cells stay, so a deep context is decoded once, not once per repetition), then n_gen
+// single-token decodes. Returns tokens/s.
+double run_tg(Context& ctx, TokenStream& ts, int32_t prompt, int32_t n_gen) {
+    ctx.kv().seq_rm(0, prompt, -1);
+    const auto t0 = Clock::now();
+    for (int32_t i = 0; i < n_gen; ++i) decode_tokens(ctx, ts, prompt + i, 1);
+    return n_gen / seconds_since(t0);
+}
+
+// Sum of the 64-bit words of [p, p + n_words), with independent accumulators so the loop is
+// limited by loads, not by an add chain.
+uint64_t sum_words(const uint64_t* p, size_t n_words) {
+    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    size_t i = 0;
+    for (; i + 8 <= n_words; i += 8) {
+        a0 += p[i];
+        a1 += p[i + 1];
+        a2 += p[i + 2];
+        a3 += p[i + 3];
+        a4 += p[i + 4];
+        a5 += p[i + 5];
+        a6 += p[i + 6];
+        a7 += p[i + 7];
+    }
+    for (; i < n_words; ++i) a0 += p[i];
+    return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+}
+
+uint64_t status_field_kib(const char* field) {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    const size_t len = std::strlen(field);
+    while (std::getline(in, line))
+        if (line.compare(0, len, field) == 0) return std::stoull(line.substr(len)) * 1024;
+    return 0;
+}
+
+}  // namespace
+
+Spread summarize(std::vector<double> v) {
+    Spread s;
+    if (v.empty()) return s;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    s.min = v.front();
+    s.max = v.back();
+    return s;
+}
+
+uint64_t peak_rss_bytes() {
+    const uint64_t hwm = status_field_kib("VmHWM:");
+    if (hwm > 0) return hwm;
+    rusage ru{};
+    if (getrusage(RUSAGE_SELF, &ru) == 0) return uint64_t(ru.ru_maxrss) * 1024;  // KiB on Linux
+    return 0;
+}
+
+double measure_read_bandwidth(ThreadPool& pool, int64_t bytes, int runs) {
+    if (bytes < int64_t(1) << 20) fail("bench: bandwidth buffer must be at least 1 MiB");
+    const size_t n_words = size_t(bytes) / sizeof(uint64_t);
+    std::unique_ptr<uint64_t[]> buf(new uint64_t[n_words]);
+    // Touch every page from the thread that will read it (first-touch NUMA placement).
+    pool.run([&](int ith, int nth) {
+        int64_t b, e;
+        ThreadPool::split(int64_t(n_words), ith, nth, b, e);
+        for (int64_t i = b; i < e; ++i) buf[size_t(i)] = uint64_t(i) * 0x9e3779b97f4a7c15ull;
+    });
+    std::vector<uint64_t> sums(size_t(pool.size()), 0);
+    double best = 0;
+    for (int r = 0; r < std::max(runs, 1); ++r) {
+        const auto t0 = Clock::now();
+        pool.run([&](int ith, int nth) {
+            int64_t b, e;
+            ThreadPool::split(int64_t(n_words), ith, nth, b, e);
+            sums[size_t(ith)] += sum_words(buf.get() + b, size_t(e - b));
+        });
+        const double s = seconds_since(t0);
+        best = std::max(best, double(n_words * sizeof(uint64_t)) / s);
+    }
+    // Keep the sums observable so the reads cannot be optimized away.
+    uint64_t total = 0;
+    for (uint64_t s : sums) total += s;
+    volatile uint64_t sink = total;
+    (void)sink;
+    return best;
+}
+
+BenchResult run_bench(const std::string& path, const BenchParams& p,
+                      const BenchProgress& progress) {
+    if (p.n_prompt < 0 || p.n_gen < 0 || p.ctx_depth < 0)
+        fail("bench: -p, -n and --ctx-depth must not be negative");
+    if (p.reps < 1) fail("bench: -r must be at least 1, not ", p.reps);
+    if (p.bandwidth_bytes < 0) fail("bench: the bandwidth buffer size must not be negative");
+    auto say = [&](const std::string& s) {
+        if (progress) progress(s);
+    };
+    BenchResult r;
+    r.model_path = path;
+    r.params = p;
+
+    const auto t0 = Clock::now();
+    auto model = Model::load(path);
+    r.load_s = seconds_since(t0);
+    const HParams& hp = model->hparams();
+    r.arch = hp.arch;
+    r.model_name = std::string(model->file().get_string_or("general.name", ""));
+    r.file_bytes = model->file().file_size();
+    r.weight_bytes = model->weight_bytes();
+    auto elems = [](const kernels::Matrix& m) { return int64_t(m.n_cols) * int64_t(m.n_rows); };
+    const ModelWeights& w = model->weights();
+    r.n_params = elems(w.token_embd);
+    if (w.output.data != w.token_embd.data) r.n_params += elems(w.output);
+    for (const auto& L : w.layers)
+        r.n_params += elems(L.wq) + elems(L.wk) + elems(L.wv) + elems(L.wo) + elems(L.w_gate) +
+                      elems(L.w_up) + elems(L.w_down);
+
+    const int32_t need = std::max(p.n_prompt, std::max(p.ctx_depth, 1) + p.n_gen);
+    if (need > hp.n_ctx_train)
+        fail("bench: ", need, " tokens of context exceed the model's training context (",
+             hp.n_ctx_train, ")");
+    Context ctx(*model, {.n_ctx = std::max(need, 16), .n_threads = p.n_threads});
+    r.n_threads = ctx.pool().size();
+    TokenStream ts(p.seed, hp.n_vocab);
+
+    if (p.n_prompt > 0) {
+        say("pp warm-up");
+        run_pp(ctx, ts, p.n_prompt);
+        for (int32_t i = 0; i < p.reps; ++i) {
+            say("pp " + std::to_string(i + 1) + "/" + std::to_string(p.reps));
+            r.pp_samples.push_back(run_pp(ctx, ts, p.n_prompt));
+        }
+    }
+    if (p.n_gen > 0) {
+        say(p.ctx_depth > 0 ? "tg prompt (" + std::to_string(p.ctx_depth) + " tokens)"
+                            : std::string("tg prompt"));
+        const int32_t prompt = prepare_tg(ctx, ts, p.ctx_depth);
+        say("tg warm-up");
+        run_tg(ctx, ts, prompt, std::min(p.n_gen, 8));
+        for (int32_t i = 0; i < p.reps; ++i) {
+            say("tg " + std::to_string(i + 1) + "/" + std::to_string(p.reps));
+            r.tg_samples.push_back(run_tg(ctx, ts, prompt, p.n_gen));
+        }
+    }
+    r.pp = summarize(r.pp_samples);
+    r.tg = summarize(r.tg_samples);
+    r.peak_rss_bytes = peak_rss_bytes();
+
+    const double mean_ctx = std::max(p.ctx_depth, 1) + p.n_gen / 2.0;
+    const double kv_row = double(row_size(ctx.kv().type(), hp.kv_dim()));  // one K or V row
+    r.kv_bytes_per_token = uint64_t(mean_ctx * double(hp.n_layer) * 2.0 * kv_row);
+    r.bytes_per_token = r.weight_bytes + r.kv_bytes_per_token;
+    if (p.bandwidth_bytes > 0) {
+        say("memory bandwidth");
+        const double bw = measure_read_bandwidth(ctx.pool(), p.bandwidth_bytes, p.bandwidth_runs);
+        r.bandwidth_gbps = bw / 1e9;
+        r.tg_bound_tokens_per_s = bw / double(r.bytes_per_token);
+        if (r.tg_bound_tokens_per_s > 0)
+            r.tg_bandwidth_pct = 100.0 * r.tg.median / r.tg_bound_tokens_per_s;
+    }
+    return r;
+}
+
+}  // namespace ponder

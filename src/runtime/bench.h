@@ -1,0 +1,71 @@
+// `ponder bench`: prompt-processing and generation speed of a model, set against the machine's
+// measured memory read bandwidth (generation on a CPU is bounded by reading every weight once
+// per token).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/thread_pool.h"
+
+namespace ponder {
+
+struct BenchParams {
+    int32_t n_prompt = 512;  // pp: tokens decoded as one batch into an empty cache (0: skip)
+    int32_t n_gen = 128;     // tg: single-token decodes (0: skip)
+    int32_t reps = 5;        // timed repetitions of each, after one untimed warm-up
+    int32_t n_threads = 0;   // 0: all hardware threads
+    int32_t ctx_depth = 0;   // tokens in the cache (an untimed prompt) before tg starts
+    int64_t bandwidth_bytes = int64_t(1) << 30;  // buffer read by the bandwidth test (0: skip)
+    int32_t bandwidth_runs = 5;                  // the best run counts
+    uint64_t seed = 1234;                        // for the random token ids
+};
+
+// Median and range of the repetitions (tokens per second).
+struct Spread {
+    double median = 0, min = 0, max = 0;
+};
+// The statistics of `samples` (all zero when empty).
+Spread summarize(std::vector<double> samples);
+
+struct BenchResult {
+    std::string model_path, arch, model_name;
+    int64_t n_params = 0;       // elements of every weight matrix (token_embd included once)
+    uint64_t weight_bytes = 0;  // Model::weight_bytes(): read per generated token
+    uint64_t file_bytes = 0;
+    int32_t n_threads = 0;
+    BenchParams params;
+    double load_s = 0;  // Model::load (mapping, validation, binding)
+    Spread pp, tg;      // tokens/s
+    std::vector<double> pp_samples, tg_samples;
+    uint64_t peak_rss_bytes = 0;  // VmHWM after the runs (before the bandwidth buffer)
+    double bandwidth_gbps = 0;    // best multi-threaded read, 1e9 bytes/s
+    // Bytes read per generated token: weights plus the KV cache at the mean tg context
+    // (ctx_depth + n_gen / 2 tokens, every layer's K and V rows).
+    uint64_t kv_bytes_per_token = 0;
+    uint64_t bytes_per_token = 0;
+    double tg_bound_tokens_per_s = 0;  // bandwidth / bytes_per_token
+    double tg_bandwidth_pct = 0;       // tg median as a percentage of that bound
+};
+
+// Called with a short description of each phase ("warm-up", "pp 2/5", ...), for progress.
+using BenchProgress = std::function<void(std::string_view)>;
+
+// Loads the model at `path` and measures it as described on BenchParams. Throws Error for a
+// model that cannot be loaded or parameters out of range (negative counts, reps < 1, a
+// context deeper than the model's training context).
+BenchResult run_bench(const std::string& path, const BenchParams& params,
+                      const BenchProgress& progress = {});
+
+// Best-of-`runs` read bandwidth (bytes/s) of `bytes` of memory summed by every thread of
+// `pool`, each thread streaming its own contiguous part. The buffer is allocated and touched
+// once before timing.
+double measure_read_bandwidth(ThreadPool& pool, int64_t bytes, int runs);
+
+// Peak resident set size of this process (VmHWM from /proc/self/status; getrusage's
+// ru_maxrss where that is unavailable), in bytes.
+uint64_t peak_rss_bytes();
+
+}  // namespace ponder
