@@ -1,13 +1,19 @@
 #include "server/metrics.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace ponder::server {
 namespace {
 
 std::string num(double v) {
+    // The shortest of 15 or 17 significant digits that reads back as v ("0.025", not
+    // "0.025000000000000001").
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
+    for (int precision : {15, 17}) {
+        std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
     return buf;
 }
 
