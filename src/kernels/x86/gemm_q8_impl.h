@@ -41,6 +41,11 @@ inline float half_to_float(uint16_t h) {
     return _cvtsh_ss(h);
 }
 
+// How far ahead of the current block each weight row is prefetched. Decode streams weights
+// from DRAM and this machine's hardware prefetcher alone reaches about 7 GB/s on that access
+// pattern; prefetching 4 KiB ahead doubles it (measured on the 151,936 x 896 Q8_0 output).
+constexpr int kPrefetchBytes = 4096;
+
 // ---- activation rounding ----------------------------------------------------------------------
 
 // One block of 32 floats -> 32 int8 with d = max|x| / 127 (stored as fp16 in *d_out, returned
@@ -325,7 +330,7 @@ inline void lanes_tile(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t
                     corr[t], dot_u8s8(corr[t], _mm256_set1_epi8(char(F::kOff)), xv[t]));
         }
         for (int r = 0; r < R; ++r) {
-            _mm_prefetch(reinterpret_cast<const char*>(wr[r] + b) + 384, _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(wr[r] + b) + kPrefetchBytes, _MM_HINT_T0);
             const __m256i u = F::unpack(wr[r][b]);
             const __m256 dw = _mm256_set1_ps(half_to_float(wr[r][b].d));
             for (int t = 0; t < NT; ++t) {
@@ -426,7 +431,7 @@ inline void rows_tile(const uint8_t* w, size_t wrb, int n_valid, const uint8_t* 
     for (int64_t b = 0; b < nb; ++b) {
         __m256i wv[8];
         for (int k = 0; k < 8; ++k) {
-            _mm_prefetch(reinterpret_cast<const char*>(wr[k] + b) + 8 * sizeof(B), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(wr[k] + b) + kPrefetchBytes, _MM_HINT_T0);
             wv[k] = F::unpack(wr[k][b]);
         }
         transpose8x8(wv);
