@@ -44,7 +44,8 @@ struct Scripted {
 // The fake model: its logits peak at script[i]; i advances when the sampled (not forced)
 // token is emitted, so a suppressed token is wanted again at the next step. Driven like
 // generate(): forced first, else sample with the control's bias, then steer.
-Scripted drive(const ThinkingParams& p, const std::vector<int32_t>& script, size_t max_steps = 200) {
+Scripted drive(const ThinkingParams& p, const std::vector<int32_t>& script,
+               size_t max_steps = 200) {
     const Tokenizer& tok = qwen3_tok();
     const int32_t n_vocab = tok.n_vocab();
     ThinkingControl tc(tok, p);
@@ -136,9 +137,9 @@ TEST(Thinking, MissingOpeningTagWhenThePromptOpenedTheBlock) {
 
 TEST(Thinking, MaxBudgetReachedMidWordForcesTheCloseAtIndexN) {
     // A long word in several tokens; the budget ends inside it.
-    const auto script = ids_of({"Consider", " the", " extraordinarily", " uncharacteristically",
+    const auto script = ids_of({"Consider", " the", " zyqvorphlexitude", " uncharacteristically",
                                 " long", " words", " here"});
-    const auto word = enc(" extraordinarily");
+    const auto word = enc(" zyqvorphlexitude");
     ASSERT_GT(word.size(), 1u);
     const int32_t n = int32_t(enc("Consider the").size()) + 1;  // inside the long word
     ThinkingParams p = tracked(true);
