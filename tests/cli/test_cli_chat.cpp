@@ -7,6 +7,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <pty.h>
 #include <string>
@@ -65,6 +67,25 @@ TEST(CliChat, BadFlagsFailWithAMessage) {
     std::tie(out, rc) = run_cmd(test::cli_path() + " chat -m /nonexistent.gguf --prompt hi 2>&1");
     EXPECT_NE(rc, 0);
     EXPECT_NE(out.find("nonexistent"), std::string::npos) << out;
+}
+
+TEST(CliChat, PipedInputJoinsContinuedLinesAndBlocksAndSaves) {
+    const std::string path = test::binary_dir() + "/cli_chat_piped.json";
+    std::remove(path.c_str());
+    const std::string input =
+        "Once upon\\\na time\n\"\"\"\nline one\nline two\n\"\"\"\n/think off\n/save " + path +
+        "\n/quit\n";
+    const auto [out, rc] =
+        run_cmd("printf '%s' '" + input + "' | " + test::cli_path() + " chat -m " +
+                test::model_path("stories260K.gguf") + " -n 6 --temp 0 -t 1 2>/dev/null");
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("(saved 4 messages"), std::string::npos) << out;
+    std::ifstream in(path);
+    const auto j = nlohmann::json::parse(in);
+    EXPECT_EQ(j["messages"][0]["content"], "Once upon\na time");
+    EXPECT_EQ(j["messages"][2]["content"], "line one\nline two");
+    EXPECT_EQ(j["settings"]["thinking"], false);
+    std::remove(path.c_str());
 }
 
 // A child process on a pseudo-terminal; everything it prints is collected in `seen`.
