@@ -141,16 +141,26 @@ ponder_status ponder_sampler_sample(ponder_sampler* sampler, ponder_context* ctx
  * to stop generating. */
 typedef bool (*ponder_text_fn)(const char* text, size_t len, void* user_data);
 
+/* Thinking control applies to models whose chat template marks thinking (<think>...</think>
+ * and the other known delimiters); a prompt that ends with the open delimiter starts inside
+ * the block. Forced tokens count toward max_tokens. */
 typedef struct ponder_generate_params {
     int32_t max_tokens;      /* < 0: until end of generation or a full context */
     const char* const* stop; /* NULL-terminated list of stop strings, or NULL */
     ponder_text_fn on_text;  /* may be NULL */
     void* user_data;
+    bool thinking;               /* false: an empty thinking block is pre-filled */
+    int32_t max_thinking_tokens; /* < 0: unlimited; at N the close delimiter is forced */
+    int32_t min_thinking_tokens; /* below N an early close becomes wait_text; 0: off */
+    const char* wait_text;       /* NULL: "\nWait" */
+    const char* conclusion;      /* forced before the close at max_thinking_tokens; NULL: none */
 } ponder_generate_params;
 
 typedef struct ponder_generate_result {
     int32_t n_prompt_tokens;
     int32_t n_generated_tokens;
+    int32_t n_reasoning_tokens; /* of the generated: inside the thinking block */
+    int32_t n_content_tokens;   /* of the generated: the answer */
     double prompt_ms;
     double generate_ms;
     /* "stop" (end-of-generation token or stop string), "length", or "cancelled" */
@@ -159,7 +169,8 @@ typedef struct ponder_generate_result {
 
 ponder_generate_params ponder_generate_default_params(void);
 /* Tokenizes the prompt (BOS per the model, special tokens parsed), clears sequence 0 of the
- * context, and generates with the sampler. `result` may be NULL. */
+ * context, and generates with the sampler. `result` may be NULL. Bad thinking parameters
+ * (min above max) give PONDER_ERR_INVALID_ARGUMENT. */
 ponder_status ponder_generate(ponder_context* ctx, ponder_sampler* sampler, const char* prompt,
                               const ponder_generate_params* params, ponder_generate_result* result);
 

@@ -13,6 +13,7 @@ struct ponder_model {
     std::unique_ptr<ponder::Model> model;
     std::unique_ptr<ponder::Tokenizer> tok;
     std::string arch;
+    ponder::ThinkingTemplate thinking;  // from tokenizer.chat_template (none: not thinking)
 };
 struct ponder_context {
     ponder_model* model;
@@ -95,6 +96,9 @@ ponder_status ponder_model_load(const char* path, const ponder_model_params* par
         m->model = ponder::Model::load(path, progress, p.prefetch);
         m->tok = ponder::Tokenizer::from_gguf(m->model->file());
         m->arch = m->model->hparams().arch;
+        if (m->model->file().find("tokenizer.chat_template"))
+            m->thinking =
+                ponder::thinking_template(m->model->file().get_string("tokenizer.chat_template"));
         *out = m.release();
         return PONDER_OK;
     });
@@ -277,7 +281,17 @@ ponder_status ponder_sampler_sample(ponder_sampler* s, ponder_context* ctx, int3
 }
 
 ponder_generate_params ponder_generate_default_params(void) {
-    return {128, nullptr, nullptr, nullptr};
+    ponder_generate_params p;
+    p.max_tokens = 128;
+    p.stop = nullptr;
+    p.on_text = nullptr;
+    p.user_data = nullptr;
+    p.thinking = true;
+    p.max_thinking_tokens = -1;
+    p.min_thinking_tokens = 0;
+    p.wait_text = nullptr;
+    p.conclusion = nullptr;
+    return p;
 }
 
 ponder_status ponder_generate(ponder_context* ctx, ponder_sampler* s, const char* prompt,
@@ -286,9 +300,31 @@ ponder_status ponder_generate(ponder_context* ctx, ponder_sampler* s, const char
     PONDER_REQUIRE(ctx && s && prompt, "ponder_generate: NULL argument");
     return guard(PONDER_ERR_FAILED, [&] {
         const ponder_generate_params p = params ? *params : ponder_generate_default_params();
-        const auto ids = ctx->model->tok->encode(prompt, true, true);
-        ctx->ctx->kv().seq_rm(0, 0, -1);
         ponder::GenerateParams gp;
+        std::string text = prompt;
+        const ponder::ThinkingTemplate& tt = ctx->model->thinking;
+        const bool budgets = p.max_thinking_tokens >= 0 || p.min_thinking_tokens > 0;
+        if (tt.thinks || budgets) {
+            ponder::ThinkingParams& th = gp.thinking;
+            th.track = true;
+            th.open = tt.delims.open;
+            th.close = tt.delims.close;
+            if (!p.thinking && tt.thinks) text = ponder::prefill_empty_thinking(text, tt.delims);
+            th.starts_inside = ponder::prompt_opens_reasoning(text, tt.delims);
+            // Thinking off: a block the model opens anyway is closed at once.
+            th.max_tokens = p.thinking ? p.max_thinking_tokens : 0;
+            th.min_tokens = p.thinking ? p.min_thinking_tokens : 0;
+            if (p.wait_text) th.wait_text = p.wait_text;
+            if (p.conclusion) th.conclusion = p.conclusion;
+            try {
+                ponder::validate_thinking_params(th);
+            } catch (const ponder::Error& e) {
+                return set_error(PONDER_ERR_INVALID_ARGUMENT,
+                                 ponder::cat("ponder_generate: ", e.what()));
+            }
+        }
+        const auto ids = ctx->model->tok->encode(text, true, true);
+        ctx->ctx->kv().seq_rm(0, 0, -1);
         gp.max_tokens = p.max_tokens;
         if (p.stop)
             for (const char* const* st = p.stop; *st; ++st) gp.stop.emplace_back(*st);
@@ -299,6 +335,8 @@ ponder_status ponder_generate(ponder_context* ctx, ponder_sampler* s, const char
         if (result) {
             result->n_prompt_tokens = r.n_prompt;
             result->n_generated_tokens = int32_t(r.ids.size());
+            result->n_reasoning_tokens = r.n_reasoning_tokens;
+            result->n_content_tokens = r.n_content_tokens;
             result->prompt_ms = r.prompt_ms;
             result->generate_ms = r.generate_ms;
             result->finish_reason = ponder::finish_reason_name(r.finish);

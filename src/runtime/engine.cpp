@@ -9,7 +9,6 @@ namespace ponder {
 namespace {
 
 constexpr int32_t kPrefillChunk = 512;  // prompt tokens per step, across all prefilling jobs
-constexpr size_t kTailBytes = 64;       // decoded text kept to spot thinking delimiters
 
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
     size_t n = std::min(a.size(), b.size()), i = 0;
@@ -31,11 +30,8 @@ struct Engine::Slot {
     std::unique_ptr<Sampler> sampler;
     std::unique_ptr<StreamDecoder> dec;
     std::unique_ptr<StopMatcher> stop;
-    std::deque<int32_t> forced;
+    std::unique_ptr<ThinkingControl> thinking;
     int32_t n_generated = 0;
-    int32_t n_thinking = 0;
-    bool in_thinking = false;
-    std::string tail;
 };
 
 struct Engine::Job {
@@ -49,7 +45,6 @@ struct Engine::Job {
     bool cancelled = false;
     bool any_token = false;
     int32_t choices_left = 0;
-    int32_t close_id = -1;  // the close delimiter when it is one token
     Clock::time_point submitted;
 };
 
@@ -82,16 +77,13 @@ int64_t Engine::submit(Request req, EventSink sink) {
     for (int32_t t : req.prompt)
         if (t < 0 || t >= tok_.n_vocab()) fail("prompt token id ", t, " is outside the vocabulary");
     Sampler check(req.sampling);  // validates the sampling parameters now, not mid-run
+    validate_thinking_params(req.thinking);
     auto job = std::make_unique<Job>();
     job->id = next_id_++;
     job->req = std::move(req);
     job->sink = std::move(sink);
     job->submitted = Clock::now();
     job->choices_left = job->req.n_choices;
-    if (job->req.thinking.track) {
-        const auto ids = tok_.encode(job->req.thinking.close, false, true);
-        if (ids.size() == 1) job->close_id = ids[0];
-    }
     const int64_t id = job->id;
     queue_.push_back(std::move(job));
     return id;
@@ -201,34 +193,21 @@ void Engine::emit_token(Job& job, Slot& slot, int32_t id, bool forced, const flo
         finish_choice(job, slot, FinishReason::Stop);
         return;
     }
-    const bool thinking = slot.in_thinking;
     ++slot.n_generated;
     ++job.usage.completion_tokens;
     ++stats_.generated_tokens;
-    if (thinking) {
-        ++slot.n_thinking;
-        ++job.usage.reasoning_tokens;
-    }
+    const int32_t thinking_before = slot.thinking->n_thinking();
+    slot.thinking->accept(id);
+    // Inside the block, or opening or closing it (a late close may reclassify earlier tokens).
+    const int32_t thinking_added = slot.thinking->n_thinking() - thinking_before;
+    const bool thinking = thinking_added > 0;
+    job.usage.reasoning_tokens += thinking_added;
     if (!job.any_token) {
         job.any_token = true;
         job.usage.ttft_ms =
             std::chrono::duration<double, std::milli>(Clock::now() - job.submitted).count();
     }
     const std::string piece = slot.dec->push(id);
-    if (job.req.thinking.track) {
-        slot.tail += piece;
-        const auto& th = job.req.thinking;
-        if (!slot.in_thinking && slot.tail.find(th.open) != std::string::npos &&
-            slot.n_generated <= 2) {
-            slot.in_thinking = true;
-            slot.tail.clear();
-        } else if (slot.in_thinking &&
-                   (id == job.close_id || slot.tail.find(th.close) != std::string::npos)) {
-            slot.in_thinking = false;
-            slot.tail.clear();
-        }
-        if (slot.tail.size() > kTailBytes) slot.tail.erase(0, slot.tail.size() - kTailBytes);
-    }
     Event e;
     e.kind = Event::Kind::Token;
     e.choice = slot.choice;
@@ -265,35 +244,19 @@ void Engine::emit_token(Job& job, Slot& slot, int32_t id, bool forced, const flo
 }
 
 void Engine::advance(Job& job, Slot& slot, const float* logits) {
-    if (!slot.forced.empty()) {
-        const int32_t id = slot.forced.front();
-        slot.forced.pop_front();
-        emit_token(job, slot, id, true, nullptr);
+    ThinkingControl& tc = *slot.thinking;
+    if (auto forced = tc.next_forced()) {
+        slot.sampler->accept(*forced);
+        emit_token(job, slot, *forced, true, nullptr);
         return;
     }
-    int32_t id = slot.sampler->sample(logits, tok_.n_vocab());
+    const int32_t n_vocab = tok_.n_vocab();
+    const int32_t forced_before = tc.n_forced();
+    int32_t id = slot.sampler->sample(logits, n_vocab, tc.bias());
+    id = tc.steer(id, logits, n_vocab, job.req.sampling.logit_bias);
     slot.sampler->accept(id);
-    const ThinkingParams& th = job.req.thinking;
-    if (th.track && slot.in_thinking) {
-        const bool closing = id == job.close_id || tok_.is_eog(id);
-        std::string force;
-        if (closing && slot.n_thinking < th.min_tokens) {
-            force = th.wait_text;  // s1: suppress the end of thinking and keep going
-        } else if (th.max_tokens >= 0 && slot.n_thinking >= th.max_tokens && id != job.close_id) {
-            force = th.conclusion + "\n" + th.close + "\n\n";  // budget spent: close it now
-        }
-        if (!force.empty()) {
-            const auto ids = tok_.encode(force, false, true);
-            slot.forced.assign(ids.begin(), ids.end());
-            if (!slot.forced.empty()) {
-                id = slot.forced.front();
-                slot.forced.pop_front();
-                emit_token(job, slot, id, true, nullptr);
-                return;
-            }
-        }
-    }
-    emit_token(job, slot, id, false, logits);
+    const bool forced = tc.n_forced() != forced_before;
+    emit_token(job, slot, id, forced, forced ? nullptr : logits);
 }
 
 void Engine::after_prefill(Job& job, const float* logits) {
@@ -313,10 +276,8 @@ void Engine::after_prefill(Job& job, const float* logits) {
         for (int32_t t : job.req.prompt) s.sampler->accept(t);
         s.dec = std::make_unique<StreamDecoder>(tok_, false);
         s.stop = std::make_unique<StopMatcher>(job.req.stop);
-        s.forced.clear();
-        s.n_generated = s.n_thinking = 0;
-        s.in_thinking = job.req.thinking.track && job.req.thinking.starts_inside;
-        s.tail.clear();
+        s.thinking = std::make_unique<ThinkingControl>(tok_, job.req.thinking);
+        s.n_generated = 0;
         s.next_token = -1;
     }
     if (job.req.max_tokens == 0) {
@@ -338,7 +299,7 @@ void Engine::finish_choice(Job& job, Slot& slot, FinishReason why) {
             e.kind = Event::Kind::Token;
             e.choice = slot.choice;
             e.text = std::move(rest);
-            e.thinking = slot.in_thinking;
+            e.thinking = slot.thinking && slot.thinking->in_thinking();
             job.sink(e, job.usage);
         }
     }

@@ -7,11 +7,10 @@
 // slot's previous conversation or a running slot's prompt) instead of recomputing it; the
 // n choices of a request share their prompt's cells.
 //
-// Thinking control: while a choice is inside its thinking block, the engine counts its tokens;
-// at max_tokens it stops the thinking by forcing the close delimiter (after an optional
-// conclusion text), and below min_tokens it replaces the model's close delimiter or
-// end-of-generation token with "Wait"-style text so the model keeps reasoning (s1 budget
-// forcing).
+// Thinking control: each choice has a ThinkingControl (runtime/thinking.h, shared with
+// generate()): at max_tokens it forces the close delimiter (after an optional conclusion
+// text), and below min_tokens it forbids the close and replaces the model's attempt to end
+// with "Wait"-style text so the model keeps reasoning (s1 budget forcing).
 //
 // Not thread-safe: one thread submits, cancels and steps (the server wraps it in a scheduler
 // thread). Events are delivered from step() on that thread.
@@ -27,23 +26,11 @@
 
 #include "runtime/context.h"
 #include "runtime/generate.h"
+#include "runtime/thinking.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ponder {
-
-struct ThinkingParams {
-    bool track = false;            // follow thinking at all (needs the delimiters below)
-    std::string open = "<think>";  // text that opens thinking
-    std::string close = "</think>";
-    bool starts_inside = false;  // the prompt already opened thinking
-    int32_t max_tokens = -1;     // < 0: unlimited
-    int32_t min_tokens = 0;
-    // Forced when max_tokens is reached: conclusion, then the close delimiter and a blank line.
-    std::string conclusion;
-    // Forced instead of a premature close while below min_tokens.
-    std::string wait_text = "\nWait";
-};
 
 struct Request {
     std::vector<int32_t> prompt;

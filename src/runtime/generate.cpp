@@ -98,15 +98,28 @@ GenerateResult generate(Context& ctx, const Tokenizer& tok, Sampler& sampler,
         r.text += s;
         return on_text ? on_text(s) : true;
     };
+    ThinkingControl thinking(tok, params.thinking);
     r.finish = FinishReason::Length;
     for (int32_t n = 0; params.max_tokens < 0 || n < params.max_tokens; ++n) {
-        const int32_t id = sampler.sample(logits, n_vocab);
+        int32_t id;
+        const int32_t forced_before = thinking.n_forced();
+        if (auto f = thinking.next_forced()) {
+            id = *f;
+        } else {
+            id = sampler.sample(logits, n_vocab, thinking.bias());
+            id = thinking.steer(id, logits, n_vocab, sampler.params().logit_bias);
+        }
+        const bool forced = thinking.n_forced() != forced_before;
         sampler.accept(id);
-        if (!params.ignore_eog && tok.is_eog(id)) {
+        if (!forced && !params.ignore_eog && tok.is_eog(id)) {
             r.finish = FinishReason::Stop;
             break;
         }
         r.ids.push_back(id);
+        thinking.accept(id);
+        r.n_reasoning_tokens = thinking.n_thinking();
+        r.n_content_tokens = thinking.n_content();
+        r.n_forced_tokens = thinking.n_forced();
         if (!emit(stops.push(dec.push(id)))) {
             r.finish = FinishReason::Cancelled;
             break;

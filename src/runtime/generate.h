@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/context.h"
+#include "runtime/thinking.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -21,6 +22,7 @@ struct GenerateParams {
     int32_t seq = 0;                // KV sequence to use
     int32_t n_past = 0;             // prompt tokens already in the cache for seq (prefix reuse)
     int32_t top_logits = 0;         // record the first step's top-k logits
+    ThinkingParams thinking;        // thinking budgets (off unless thinking.track)
 };
 
 enum class FinishReason { Stop, Length, Cancelled, ContextFull };
@@ -31,6 +33,9 @@ struct GenerateResult {
     std::string text;          // their text, cut at a stop string
     FinishReason finish = FinishReason::Length;
     int32_t n_prompt = 0;  // prompt tokens processed (excluding reused ones)
+    // Generated tokens inside the thinking block (delimiters included) and after it; they sum
+    // to ids.size(). n_forced: how many of the ids thinking control inserted.
+    int32_t n_reasoning_tokens = 0, n_content_tokens = 0, n_forced_tokens = 0;
     double prompt_ms = 0, generate_ms = 0;
     std::vector<std::pair<int32_t, float>> first_step_top;
 };
@@ -40,7 +45,9 @@ struct GenerateResult {
 using TextCallback = std::function<bool(std::string_view)>;
 
 // Decodes prompt[n_past..] into seq (the caller has removed anything after n_past), then
-// samples until a stop condition. Positions continue from the prompt length.
+// samples until a stop condition. Positions continue from the prompt length. With
+// params.thinking.track, a ThinkingControl steers the thinking (see runtime/thinking.h);
+// max_tokens counts forced tokens too.
 GenerateResult generate(Context& ctx, const Tokenizer& tok, Sampler& sampler,
                         std::span<const int32_t> prompt, const GenerateParams& params,
                         const TextCallback& on_text = {});

@@ -37,6 +37,11 @@ Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {
     if (!(p.top_p > 0)) fail("top_p must be > 0, got ", p.top_p);
     if (!(p.min_p >= 0 && p.min_p <= 1)) fail("min_p must be in [0, 1], got ", p.min_p);
     if (!(p.repeat_penalty > 0)) fail("repeat_penalty must be > 0, got ", p.repeat_penalty);
+    for (const auto& b : p.logit_bias) {
+        if (b.id < 0) fail("logit_bias: token id ", b.id, " is negative");
+        if (std::isnan(b.bias) || b.bias == INFINITY)
+            fail("logit_bias for token ", b.id, " must be a number or -infinity, got ", b.bias);
+    }
 }
 
 void Sampler::reset() {
@@ -50,7 +55,7 @@ void Sampler::accept(int32_t token) {
     while (recent_.size() > size_t(p_.penalty_last_n)) recent_.pop_front();
 }
 
-int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
+int32_t Sampler::sample(const float* logits, int32_t n_vocab, std::span<const LogitBias> extra) {
     if (n_vocab <= 0) fail("sample: empty vocabulary");
     cand_.resize(size_t(n_vocab));
     for (int32_t i = 0; i < n_vocab; ++i) cand_[size_t(i)] = {i, logits[i]};
@@ -67,6 +72,21 @@ int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
                 l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
             l -= float(n) * p_.frequency_penalty + p_.presence_penalty;
         }
+    }
+
+    bool biased = false;
+    for (auto list : {std::span<const LogitBias>(p_.logit_bias), extra})
+        for (const auto& b : list) {
+            if (b.id < 0 || b.id >= n_vocab)
+                fail("logit_bias: token id ", b.id, " is outside the vocabulary of ", n_vocab,
+                     " tokens");
+            cand_[size_t(b.id)].logit += b.bias;
+            biased = true;
+        }
+    if (biased) {
+        // Forbidden tokens leave the candidate list, so that no step divides by zero mass.
+        std::erase_if(cand_, [](const Candidate& c) { return c.logit == -INFINITY; });
+        if (cand_.empty()) fail("sample: the logit biases forbid every token");
     }
 
     if (p_.temperature <= 0.0f) {

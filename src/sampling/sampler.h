@@ -4,9 +4,16 @@
 #include <cstdint>
 #include <deque>
 #include <random>
+#include <span>
 #include <vector>
 
 namespace ponder {
+
+// Added to one token's logit before sampling (after the penalties); -infinity forbids it.
+struct LogitBias {
+    int32_t id;
+    float bias;
+};
 
 struct SamplerParams {
     float temperature = 0.8f;
@@ -18,13 +25,16 @@ struct SamplerParams {
     float frequency_penalty = 0.0f;
     int32_t penalty_last_n = 64;  // window of recent tokens the penalties look at
     uint64_t seed = 0xC0FFEE;
+    std::vector<LogitBias> logit_bias;  // ids must lie in the vocabulary (checked by sample)
 };
 
 class Sampler {
   public:
     explicit Sampler(const SamplerParams& p);
-    // Picks the next token from logits[0..n_vocab). Does not record it (call accept).
-    int32_t sample(const float* logits, int32_t n_vocab);
+    // Picks the next token from logits[0..n_vocab) with params().logit_bias and then `extra`
+    // added. Does not record it (call accept). Throws Error for a bias id outside the
+    // vocabulary, or when every token is forbidden.
+    int32_t sample(const float* logits, int32_t n_vocab, std::span<const LogitBias> extra = {});
     // Records a token in the penalty window (prompt tokens too, if they should count).
     void accept(int32_t token);
     void reset();

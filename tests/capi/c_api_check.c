@@ -83,6 +83,23 @@ int main(int argc, char** argv) {
     CHECK(ponder_decode(ctx, &big) == PONDER_ERR_CONTEXT_FULL);
     CHECK(ponder_kv_seq_pos_max(ctx, 1) == (int32_t)n - 1);
 
+    /* Thinking control fields: defaults, a model that never thinks, bad budgets. */
+    ponder_generate_params gp = ponder_generate_default_params();
+    CHECK(gp.thinking && gp.max_thinking_tokens < 0 && gp.min_thinking_tokens == 0);
+    CHECK(gp.wait_text == NULL && gp.conclusion == NULL);
+    gp.max_tokens = 8;
+    gp.max_thinking_tokens = 4;
+    gp.wait_text = "\nHmm";
+    gp.conclusion = "Enough.";
+    ponder_generate_result gr;
+    CHECK(ponder_generate(ctx, s, "Once upon a time", &gp, &gr) == PONDER_OK);
+    CHECK(gr.n_generated_tokens > 0);
+    CHECK(gr.n_reasoning_tokens == 0);
+    CHECK(gr.n_content_tokens == gr.n_generated_tokens);
+    gp.min_thinking_tokens = 5;
+    CHECK(ponder_generate(ctx, s, "Once upon a time", &gp, &gr) == PONDER_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ponder_last_error(), "min_thinking_tokens") != NULL);
+
     ponder_sampler_free(s);
     ponder_context_free(ctx);
     ponder_model_free(model);

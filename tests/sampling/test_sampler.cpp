@@ -132,3 +132,48 @@ TEST(Sampler, RejectsInvalidParameters) {
 
 }  // namespace
 }  // namespace ponder
+
+namespace ponder {
+namespace {
+
+TEST(SamplerBias, ForbiddenTokensAreNeverDrawnAndBiasesShiftTheChoice) {
+    const auto l = random_logits(2000, 11);
+    const int32_t top = argmax(l);
+    SamplerParams p;
+    p.temperature = 0;
+    p.logit_bias = {{top, -INFINITY}};
+    Sampler greedy(p);
+    auto without = l;
+    without[size_t(top)] = -INFINITY;
+    EXPECT_EQ(greedy.sample(l.data(), 2000), argmax(without));
+    // A large positive bias makes any token the greedy choice; `extra` adds to the static one.
+    const int32_t low = int32_t(std::min_element(l.begin(), l.end()) - l.begin());
+    const LogitBias boost[] = {{low, 1000.0f}};
+    EXPECT_EQ(greedy.sample(l.data(), 2000, boost), low);
+    // Sampled at temperature: a forbidden token never appears.
+    p.temperature = 2.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0;
+    Sampler hot(p);
+    for (int i = 0; i < 500; ++i) EXPECT_NE(hot.sample(l.data(), 2000), top);
+}
+
+TEST(SamplerBias, BadBiasesAreRejected) {
+    const auto l = random_logits(10, 3);
+    SamplerParams p;
+    p.logit_bias = {{10, 1.0f}};
+    Sampler s(p);
+    EXPECT_THROW(s.sample(l.data(), 10), Error);
+    p.logit_bias = {{-1, 1.0f}};
+    EXPECT_THROW(Sampler{p}, Error);
+    p.logit_bias = {{1, NAN}};
+    EXPECT_THROW(Sampler{p}, Error);
+    p.logit_bias.clear();
+    for (int32_t i = 0; i < 10; ++i) p.logit_bias.push_back({i, -INFINITY});
+    Sampler none(p);
+    EXPECT_THROW(none.sample(l.data(), 10), Error);
+}
+
+}  // namespace
+}  // namespace ponder
