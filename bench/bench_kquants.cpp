@@ -64,8 +64,7 @@ int main(int argc, char** argv) {
     std::vector<int64_t> tokens = {1, 512};
     std::vector<int> threads = {1, 2};
     std::vector<std::string> shape_names = {"ffn_down", "ffn_up", "output"};
-    std::vector<Isa> isas;
-    for (int i = 0; i <= int(best_isa()); ++i) isas.push_back(Isa(i));
+    std::vector<Isa> isas = supported_isas();
     int reps = 5;
     for (int i = 1; i < argc; i += 2) {
         const std::string k = argv[i];
@@ -94,7 +93,10 @@ int main(int argc, char** argv) {
         } else if (k == "--isa") {
             isas.clear();
             for (auto& s : split(v))
-                isas.push_back(s == "scalar" ? Isa::Scalar : s == "avx2" ? Isa::Avx2 : Isa::Avx512);
+                isas.push_back(s == "scalar" ? Isa::Scalar
+                               : s == "avx2" ? Isa::Avx2
+                               : s == "neon" ? Isa::Neon
+                                             : Isa::Avx512);
         } else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;

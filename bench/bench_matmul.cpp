@@ -174,8 +174,7 @@ int main(int argc, char** argv) {
                 std::mt19937 rng(1);
                 std::normal_distribution<float> nd(0, 1);
                 for (auto& v : x) v = nd(rng);
-                for (int li = 0; li <= int(best_isa()); ++li) {
-                    const Isa isa = Isa(li);
+                for (const Isa isa : supported_isas()) {
                     if (!listed(isas, std::string(isa_name(isa)))) continue;
                     if (!all && T > 1 && isa == Isa::Scalar) continue;
                     set_active_isa(isa);

@@ -39,7 +39,8 @@ std::vector<std::pair<std::string, bool>> feature_list(const CpuFeatures& f) {
             {"avx512vnni", f.avx512vnni},
             {"avx512bf16", f.avx512bf16},
             {"neon", f.neon},
-            {"dotprod", f.dotprod}};
+            {"dotprod", f.dotprod},
+            {"fp16", f.fp16}};
 }
 
 nlohmann::json system_json() {

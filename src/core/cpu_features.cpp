@@ -75,7 +75,8 @@ void detect(CpuFeatures& f) {
     f.neon = true;  // mandatory on aarch64
 #if defined(__linux__)
     const unsigned long hw = getauxval(AT_HWCAP);
-    f.dotprod = (hw >> 20) & 1;  // HWCAP_ASIMDDP
+    f.dotprod = (hw >> 20) & 1;                    // HWCAP_ASIMDDP
+    f.fp16 = ((hw >> 9) & 1) && ((hw >> 10) & 1);  // HWCAP_FPHP and HWCAP_ASIMDHP
 #endif
 }
 #else

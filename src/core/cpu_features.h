@@ -11,8 +11,8 @@ struct CpuFeatures {
     bool sse42 = false, avx = false, avx2 = false, fma = false, f16c = false, bmi2 = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
     bool avx512vnni = false, avx512bf16 = false;
-    // aarch64.
-    bool neon = false, dotprod = false;
+    // aarch64: Advanced SIMD, its dot product (SDOT/UDOT) and half-precision arithmetic.
+    bool neon = false, dotprod = false, fp16 = false;
 };
 
 // Detected on first use; thread-safe.

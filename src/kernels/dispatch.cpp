@@ -22,11 +22,16 @@ KernelTable make_scalar() {
 }
 
 struct Tables {
-    KernelTable scalar, avx2, avx512;
+    KernelTable scalar, avx2, avx512, neon;
     Tables() {
         scalar = make_scalar();
         avx2 = scalar;
         avx512 = scalar;
+        neon = scalar;
+#if defined(__aarch64__)
+        neon.isa = Isa::Neon;
+        register_gemm_neon(neon);
+#endif
 #if defined(__x86_64__)
         avx2.isa = Isa::Avx2;
         register_gemm_q8_avx2(avx2);
@@ -47,16 +52,17 @@ const Tables& tables() {
 }
 
 std::string supported_list() {
-    std::string s = "scalar";
-    if (best_isa() >= Isa::Avx2) s += ", avx2";
-    if (best_isa() >= Isa::Avx512) s += ", avx512";
+    std::string s;
+    for (Isa isa : supported_isas()) {
+        if (!s.empty()) s += ", ";
+        s += isa_name(isa);
+    }
     return s;
 }
 
 Isa isa_from_env() {
     const char* env = std::getenv("PONDER_ISA");
-    const Isa best = best_isa();
-    if (!env || !*env) return best;
+    if (!env || !*env) return best_isa();
     const std::string v = env;
     Isa want;
     if (v == "scalar")
@@ -65,9 +71,11 @@ Isa isa_from_env() {
         want = Isa::Avx2;
     else if (v == "avx512")
         want = Isa::Avx512;
+    else if (v == "neon")
+        want = Isa::Neon;
     else
         fail("PONDER_ISA=", v, " is not a kernel level (use one of: ", supported_list(), ")");
-    if (want > best)
+    if (!isa_supported(want))
         fail("PONDER_ISA=", v,
              " asks for kernels this CPU cannot run (it supports: ", supported_list(), ")");
     return want;
@@ -83,6 +91,8 @@ std::string_view isa_name(Isa isa) {
             return "avx2";
         case Isa::Avx512:
             return "avx512";
+        case Isa::Neon:
+            return "neon";
         default:
             return "scalar";
     }
@@ -95,8 +105,34 @@ Isa best_isa() {
         f.f16c && f.bmi2)
         return Isa::Avx512;
     if (f.avx2 && f.fma && f.f16c && f.bmi2) return Isa::Avx2;
+#elif defined(__aarch64__)
+    // arm/*_neon.cpp are compiled for armv8.2-a with dotprod and fp16.
+    const CpuFeatures& f = cpu_features();
+    if (f.neon && f.dotprod && f.fp16) return Isa::Neon;
 #endif
     return Isa::Scalar;
+}
+
+bool isa_supported(Isa isa) {
+    const Isa best = best_isa();
+    switch (isa) {
+        case Isa::Scalar:
+            return true;
+        case Isa::Avx2:
+            return best == Isa::Avx2 || best == Isa::Avx512;
+        case Isa::Avx512:
+            return best == Isa::Avx512;
+        case Isa::Neon:
+            return best == Isa::Neon;
+    }
+    return false;
+}
+
+std::vector<Isa> supported_isas() {
+    std::vector<Isa> v;
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+        if (isa_supported(isa)) v.push_back(isa);
+    return v;
 }
 
 Isa active_isa() {
@@ -109,14 +145,14 @@ Isa active_isa() {
 }
 
 void set_active_isa(Isa isa) {
-    if (isa > best_isa())
+    if (!isa_supported(isa))
         fail("kernel level ", isa_name(isa),
              " is not supported by this CPU (it supports: ", supported_list(), ")");
     g_active.store(static_cast<int>(isa), std::memory_order_release);
 }
 
 const KernelTable& kernel_table(Isa isa) {
-    if (isa > best_isa())
+    if (!isa_supported(isa))
         fail("kernel level ", isa_name(isa),
              " is not supported by this CPU (it supports: ", supported_list(), ")");
     switch (isa) {
@@ -124,6 +160,8 @@ const KernelTable& kernel_table(Isa isa) {
             return tables().avx2;
         case Isa::Avx512:
             return tables().avx512;
+        case Isa::Neon:
+            return tables().neon;
         default:
             return tables().scalar;
     }

@@ -1,28 +1,35 @@
 // Run-time kernel dispatch (DESIGN rule 4): one table of kernel functions per ISA level,
 // filled once; the entry points in kernels.h call through the table of the active level.
 //
-// An ISA file (`x86/*_avx2.cpp`, `x86/*_avx512.cpp`, compiled with its flags alone) exposes a
-// `register_*` function that fills the slots it implements; slots left empty fall back to the
-// scalar reference (src/kernels/ref/), which defines correct.
+// An ISA file (`x86/*_avx2.cpp`, `x86/*_avx512.cpp`, `arm/*_neon.cpp`, compiled with its flags
+// alone) exposes a `register_*` function that fills the slots it implements; slots left empty fall
+// back to the scalar reference (src/kernels/ref/), which defines correct.
 #pragma once
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "core/dtype.h"
 
 namespace ponder::kernels {
 
-enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+// Levels of one architecture are ordered (Scalar < Avx2 < Avx512 on x86-64, Scalar < Neon on
+// aarch64); levels of the other architecture are never supported, so compare levels only
+// through isa_supported(), not with `<`.
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
 
 std::string_view isa_name(Isa isa);
 // The best level this CPU supports among those this build has kernels for.
 Isa best_isa();
-// best_isa(), or the lower level PONDER_ISA names (scalar|avx2|avx512). An unknown name, or
-// a level the CPU cannot run, fails with a message naming what the CPU supports.
+// Whether this CPU and build can run the kernels of `isa`; and all such levels, lowest first.
+bool isa_supported(Isa isa);
+std::vector<Isa> supported_isas();
+// best_isa(), or the lower level PONDER_ISA names (scalar|avx2|avx512|neon). An unknown name,
+// or a level the CPU cannot run, fails with a message naming what the CPU supports.
 Isa active_isa();
-// Tests and benchmarks: make `isa` the active level (it must be <= best_isa()).
+// Tests and benchmarks: make `isa` the active level (it must be supported).
 void set_active_isa(Isa isa);
 
 // Converts one token's activations (n floats) into a row of the gemm kernel's activation
@@ -65,7 +72,7 @@ struct KernelTable {
     GemmKernel& gemm_for(DType t) { return gemm[static_cast<size_t>(t)]; }
 };
 
-// The table of a level (<= best_isa()), and of the active one.
+// The table of a supported level, and of the active one.
 const KernelTable& kernel_table(Isa isa);
 const KernelTable& active_kernels();
 
@@ -80,6 +87,11 @@ void register_gemm_kquants_avx2(
 void register_gemm_kquants_avx512(KernelTable& t);  // x86/gemm_kquants_avx512.cpp
 void register_ops_avx2(KernelTable& t);    // x86/ops_avx2.cpp: rms_norm rope swiglu attention
 void register_ops_avx512(KernelTable& t);  // x86/ops_avx512.cpp
+#endif
+// aarch64 builds: the NEON table starts as a copy of the scalar one.
+#if defined(__aarch64__)
+void register_gemm_neon(
+    KernelTable& t);  // arm/gemm_neon.cpp: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1
 #endif
 
 }  // namespace ponder::kernels

@@ -39,9 +39,7 @@ const DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
 const DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
 
 std::vector<Isa> isas() {
-    std::vector<Isa> v;
-    for (int i = 0; i <= int(best_isa()); ++i) v.push_back(Isa(i));
-    return v;
+    return supported_isas();
 }
 
 std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
