@@ -6,6 +6,8 @@
 #   bash scripts/setup.sh            # install, build, run
 #   bash scripts/setup.sh --deps     # install packages only
 #   bash scripts/setup.sh --no-run   # install and build
+# Optional, not run here: the aarch64 cross build of the kernels tested under qemu-user
+# (packages g++-aarch64-linux-gnu qemu-user): bash scripts/cross-arm.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

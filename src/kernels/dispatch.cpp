@@ -31,6 +31,7 @@ struct Tables {
 #if defined(__aarch64__)
         neon.isa = Isa::Neon;
         register_gemm_neon(neon);
+        register_gemm_kquants_neon(neon);
 #endif
 #if defined(__x86_64__)
         avx2.isa = Isa::Avx2;

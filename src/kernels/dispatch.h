@@ -90,8 +90,10 @@ void register_ops_avx512(KernelTable& t);  // x86/ops_avx512.cpp
 #endif
 // aarch64 builds: the NEON table starts as a copy of the scalar one.
 #if defined(__aarch64__)
-void register_gemm_neon(
-    KernelTable& t);  // arm/gemm_neon.cpp: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1
+// arm/gemm_neon.cpp: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1
+void register_gemm_neon(KernelTable& t);
+// arm/gemm_kquants_neon.cpp: Q4_K Q5_K Q6_K
+void register_gemm_kquants_neon(KernelTable& t);
 #endif
 
 }  // namespace ponder::kernels
