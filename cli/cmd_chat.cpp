@@ -232,6 +232,7 @@ void chat(const ChatOptions& o) {
         return;
     }
     LineReader reader;
+    reader.set_interrupt_probe([] { return g_interrupts.exchange(0) > 0; });
     std::fprintf(stderr,
                  "ponder chat: %s (%d tokens of context). /help lists commands; Ctrl-C stops "
                  "an answer.\n",

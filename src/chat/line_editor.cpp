@@ -167,7 +167,7 @@ bool LineReader::enter_raw() {
     raw.c_iflag &= ~tcflag_t(IXON | ICRNL | INLCR);
     raw.c_cc[VMIN] = 1;
     raw.c_cc[VTIME] = 0;
-    if (tcsetattr(in_, TCSAFLUSH, &raw) != 0) return false;
+    if (tcsetattr(in_, TCSANOW, &raw) != 0) return false;  // keep typed-ahead input
     raw_ = true;
     return true;
 }
@@ -218,6 +218,10 @@ LineReader::Status LineReader::read_line(std::string_view prompt, std::string& l
             }
             pending_.append(buf, size_t(n));
         }
+    }
+    if (probe_ && probe_()) {
+        leave_raw();
+        return Status::Interrupted;
     }
     state_.begin();
     redraw(prompt);

@@ -7,6 +7,7 @@
 // byte reader when the input is not a terminal.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,10 @@ class LineReader {
     Status read_line(std::string_view prompt, std::string& line);
     void add_history(const std::string& line) { state_.add_history(line); }
     bool is_terminal() const { return tty_; }
+    // Asked right after the terminal enters raw mode: true when a Ctrl-C arrived as a signal
+    // just before (while the terminal still turned it into SIGINT); read_line then returns
+    // Interrupted at once instead of losing it.
+    void set_interrupt_probe(std::function<bool()> probe) { probe_ = std::move(probe); }
 
   private:
     void redraw(std::string_view prompt);
@@ -72,6 +77,7 @@ class LineReader {
     bool tty_;
     bool raw_ = false;
     LineEditState state_;
+    std::function<bool()> probe_;
     std::string pending_;  // bytes read past the end of a line (plain mode)
     struct Saved;
     Saved* saved_ = nullptr;  // the terminal's settings while in raw mode
