@@ -1,0 +1,263 @@
+// The fused GQA attention kernel (kernels.h, `attention`), written once and compiled twice: by
+// ops_avx2.cpp (AVX2 + FMA + F16C) and by ops_avx512.cpp (adds AVX-512: 8-double accumulators
+// and `vpdpbusd`). Include this header from those two files only, after defining
+// PONDER_ATT_AVX512 to 0 or 1. Everything here has internal linkage (anonymous namespace), so
+// each ISA file keeps its own copy.
+//
+// One call handles up to kMaxAttentionRows query rows that share one KV head and one cell list:
+// each K and V row is converted to floats once and used by every row of the job.
+//
+// Numerics (the reference is ref::attention; tests/kernels/test_attention.cpp states bounds):
+// - F16 K: the query rounded to half, products q*k exact in float, summed in double (8 lanes,
+//   then a tree): the reference's double sum up to the order of additions.
+// - Q8_0 K: the query quantized by ref::quantize_q8_0 (bit-identical), per block the exact
+//   integer dot product times the exact double d_k * d_q, summed in double.
+// - Softmax: two passes; exp by a degree-6 polynomial after range reduction (about 1 ulp,
+//   where the reference calls std::exp), the sum in double, probabilities rounded to half.
+// - V: p * v accumulated in float per element in cell order, as the reference does (exact
+//   products for F16 V; for Q8_0 V the product may round differently where FMA is used).
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "core/fp16.h"
+#include "core/quant_blocks.h"
+#include "kernels/dispatch.h"
+#include "kernels/ref/kernels_ref.h"
+
+#ifndef PONDER_ATT_AVX512
+#error "define PONDER_ATT_AVX512 before including attention_impl.h"
+#endif
+
+namespace ponder::kernels {
+namespace {
+
+// ---- small vector helpers (8 floats) ----------------------------------------------------------
+
+inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+// exp(x) for 8 floats, x <= ~88; inputs below -87.3 give a tiny positive value (callers round
+// the result to half, where it becomes 0, as the reference's std::exp result does).
+inline __m256 exp8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // r = x - n ln2 in two steps (ln2 = hi + lo, hi with few mantissa bits so n*hi is exact).
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    // exp(r) on |r| <= ln2/2: 1 + r + r^2 * P(r), P the minimax fit of (exp(r) - 1 - r) / r^2.
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 r2 = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    // y * 2^n through the exponent field (n in [-126, 127] after the clamp above).
+    const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
+}
+
+// Rounds 8 floats to half precision and back (round to nearest even, as f32_to_fp16).
+inline __m256 round_half8(__m256 x) {
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// ---- double accumulators ----------------------------------------------------------------------
+
+#if PONDER_ATT_AVX512
+struct AccD {
+    __m512d a = _mm512_setzero_pd();
+    void add_f32(__m256 v) { a = _mm512_add_pd(a, _mm512_cvtps_pd(v)); }
+    void fma_i32(__m256i v, __m512d scale) { a = _mm512_fmadd_pd(_mm512_cvtepi32_pd(v), scale, a); }
+    double sum() const { return _mm512_reduce_add_pd(a); }
+};
+using ScaleD = __m512d;
+inline ScaleD scale_d(double s) {
+    return _mm512_set1_pd(s);
+}
+#else
+struct AccD {
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    void add_f32(__m256 v) {
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    void fma_i32(__m256i v, __m256d scale) {
+        lo = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(v)), scale, lo);
+        hi = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)), scale, hi);
+    }
+    double sum() const {
+        const __m256d s = _mm256_add_pd(lo, hi);
+        __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+        t = _mm_add_sd(t, _mm_unpackhi_pd(t, t));
+        return _mm_cvtsd_f64(t);
+    }
+};
+using ScaleD = __m256d;
+inline ScaleD scale_d(double s) {
+    return _mm256_set1_pd(s);
+}
+#endif
+
+// 8 int32 lanes: sums of 4 products a*b of the 32 int8 pairs (lane i: elements 4i..4i+3).
+inline __m256i dot_i8_lanes(__m256i a, __m256i b) {
+    const __m256i ua = _mm256_sign_epi8(a, a);  // |a|
+    const __m256i sb = _mm256_sign_epi8(b, a);  // b with a's sign
+#if PONDER_ATT_AVX512
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ua, sb);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ua, sb), _mm256_set1_epi16(1));
+#endif
+}
+
+// ---- K / V row conversion -----------------------------------------------------------------------
+
+// One head's row (hd elements) of an F16 or Q8_0 cache to floats.
+inline void row_to_f32(DType type, const uint8_t* src, int hd, float* dst) {
+    if (type == DType::F16) {
+        const auto* h = reinterpret_cast<const uint16_t*>(src);
+        int d = 0;
+        for (; d + 8 <= hd; d += 8)
+            _mm256_storeu_ps(
+                dst + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d))));
+        for (; d < hd; ++d) dst[d] = fp16_to_f32(h[d]);
+        return;
+    }
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(src);
+    for (int k = 0; k < hd / kQK; ++k) {
+        const __m256 d = _mm256_set1_ps(fp16_to_f32(b[k].d));
+        for (int i = 0; i < kQK; i += 8) {
+            const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[k].qs + i));
+            const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+            _mm256_storeu_ps(dst + k * kQK + i, _mm256_mul_ps(d, q));
+        }
+    }
+}
+
+// ---- the kernel --------------------------------------------------------------------------------
+
+// Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
+void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
+                int hd, float scale, float* sc, float* qh, float* kf) {
+    const int R = job.n_rows;
+    for (int r = 0; r < R; ++r)
+        for (int d = 0; d < hd; ++d) qh[r * hd + d] = fp16_to_f32(f32_to_fp16(job.q[r][d]));
+    const int hd8 = hd & ~7;
+    for (int32_t j = 0; j < n; ++j) {
+        row_to_f32(DType::F16, kv.k + size_t(cells[j]) * kv.row_bytes, hd, kf);
+        for (int r = 0; r < R; ++r) {
+            if (j >= job.n_vis[r]) continue;
+            const float* q = qh + r * hd;
+            AccD acc;
+            for (int d = 0; d < hd8; d += 8)
+                acc.add_f32(_mm256_mul_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kf + d)));
+            double s = acc.sum();
+            for (int d = hd8; d < hd; ++d) s += double(q[d]) * double(kf[d]);
+            sc[size_t(r) * size_t(n) + size_t(j)] = float(s) * scale;
+        }
+    }
+}
+
+void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
+                 int hd, float scale, float* sc, BlockQ8_0* qb) {
+    const int R = job.n_rows;
+    const int nb = hd / kQK;
+    for (int r = 0; r < R; ++r) ref::quantize_q8_0(job.q[r], hd, qb + r * nb);
+    for (int32_t j = 0; j < n; ++j) {
+        const auto* kb = reinterpret_cast<const BlockQ8_0*>(kv.k + size_t(cells[j]) * kv.row_bytes);
+        for (int r = 0; r < R; ++r) {
+            if (j >= job.n_vis[r]) continue;
+            const BlockQ8_0* q = qb + r * nb;
+            AccD acc;
+            for (int b = 0; b < nb; ++b) {
+                const __m256i kq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kb[b].qs));
+                const __m256i qq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[b].qs));
+                const double ds = double(fp16_to_f32(kb[b].d)) * double(fp16_to_f32(q[b].d));
+                acc.fma_i32(dot_i8_lanes(kq, qq), scale_d(ds));
+            }
+            sc[size_t(r) * size_t(n) + size_t(j)] = float(acc.sum()) * scale;
+        }
+    }
+}
+
+// In place: sc[0..n) -> half-rounded softmax probabilities.
+void softmax_row(float* sc, int32_t n) {
+    const int32_t n8 = n & ~7;
+    __m256 m8 = _mm256_set1_ps(-INFINITY);
+    for (int32_t j = 0; j < n8; j += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(sc + j));
+    float mx = hmax8(m8);
+    for (int32_t j = n8; j < n; ++j) mx = std::max(mx, sc[j]);
+    const __m256 vmx = _mm256_set1_ps(mx);
+    AccD acc;
+    double sum = 0;
+    for (int32_t j = 0; j < n8; j += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), vmx));
+        _mm256_storeu_ps(sc + j, e);
+        acc.add_f32(e);
+    }
+    if (n8 < n) {
+        float tmp[8] = {};
+        for (int32_t j = n8; j < n; ++j) tmp[j - n8] = sc[j] - mx;
+        const __m256 e = exp8(_mm256_loadu_ps(tmp));
+        _mm256_storeu_ps(tmp, e);
+        for (int32_t j = n8; j < n; ++j) {
+            sc[j] = tmp[j - n8];
+            sum += tmp[j - n8];
+        }
+    }
+    sum += acc.sum();
+    const __m256 inv = _mm256_set1_ps(float(1.0 / sum));
+    for (int32_t j = 0; j < n8; j += 8)
+        _mm256_storeu_ps(sc + j, round_half8(_mm256_mul_ps(_mm256_loadu_ps(sc + j), inv)));
+    const float invs = float(1.0 / sum);
+    for (int32_t j = n8; j < n; ++j) sc[j] = fp16_to_f32(f32_to_fp16(sc[j] * invs));
+}
+
+void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
+                    int head_dim, float scale, float* scratch) {
+    const int R = job.n_rows;
+    const int hd = head_dim;
+    int32_t n = 0;
+    for (int r = 0; r < R; ++r) n = std::max(n, job.n_vis[r]);
+    // scratch: scores [R, n] | per-row query copies [R, hd] | one converted K/V row [hd]
+    float* sc = scratch;
+    float* qbuf = sc + size_t(R) * size_t(n);
+    float* rowf = qbuf + size_t(R) * size_t(hd);
+    if (kv.type == DType::Q8_0)
+        scores_q8_0(job, kv, cells, n, hd, scale, sc, reinterpret_cast<BlockQ8_0*>(qbuf));
+    else
+        scores_f16(job, kv, cells, n, hd, scale, sc, qbuf, rowf);
+    for (int r = 0; r < R; ++r) {
+        if (job.n_vis[r] > 0) softmax_row(sc + size_t(r) * size_t(n), job.n_vis[r]);
+        std::fill(job.out[r], job.out[r] + hd, 0.0f);
+    }
+    const int hd8 = hd & ~7;
+    for (int32_t j = 0; j < n; ++j) {
+        row_to_f32(kv.type, kv.v + size_t(cells[j]) * kv.row_bytes, hd, rowf);
+        for (int r = 0; r < R; ++r) {
+            if (j >= job.n_vis[r]) continue;
+            const float ps = sc[size_t(r) * size_t(n) + size_t(j)];
+            if (ps == 0.0f) continue;  // adds exact zeros (probabilities and v are finite)
+            const __m256 p = _mm256_set1_ps(ps);
+            float* o = job.out[r];
+            for (int d = 0; d < hd8; d += 8)
+                _mm256_storeu_ps(
+                    o + d, _mm256_fmadd_ps(p, _mm256_loadu_ps(rowf + d), _mm256_loadu_ps(o + d)));
+            for (int d = hd8; d < hd; ++d) o[d] += ps * rowf[d];
+        }
+    }
+}
+
+}  // namespace
+}  // namespace ponder::kernels
