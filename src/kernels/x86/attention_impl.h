@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "core/fp16.h"
 #include "core/quant_blocks.h"
@@ -145,26 +146,102 @@ inline void row_to_f32(DType type, const uint8_t* src, int hd, float* dst) {
     }
 }
 
+// The largest head the kernels take (the decoder's limit).
+constexpr int kMaxHeadDimAttention = 1024;
+
 // ---- the kernel --------------------------------------------------------------------------------
 
 // Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
+#if PONDER_ATT_AVX512
+using VecD = __m512d;  // 8 doubles
+constexpr int kDW = 8;
+inline VecD loadd(const double* p) {
+    return _mm512_loadu_pd(p);
+}
+inline VecD fmad(VecD a, VecD b, VecD c) {
+    return _mm512_fmadd_pd(a, b, c);
+}
+inline VecD zerod() {
+    return _mm512_setzero_pd();
+}
+inline double sumd(VecD v) {
+    return _mm512_reduce_add_pd(v);
+}
+// 8 floats -> 8 doubles.
+inline void store_f32_as_f64(double* dst, __m256 v) {
+    _mm512_storeu_pd(dst, _mm512_cvtps_pd(v));
+}
+#else
+using VecD = __m256d;  // 4 doubles
+constexpr int kDW = 4;
+inline VecD loadd(const double* p) {
+    return _mm256_loadu_pd(p);
+}
+inline VecD fmad(VecD a, VecD b, VecD c) {
+    return _mm256_fmadd_pd(a, b, c);
+}
+inline VecD zerod() {
+    return _mm256_setzero_pd();
+}
+inline double sumd(VecD v) {
+    __m128d t = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    t = _mm_add_sd(t, _mm_unpackhi_pd(t, t));
+    return _mm_cvtsd_f64(t);
+}
+inline void store_f32_as_f64(double* dst, __m256 v) {
+    _mm256_storeu_pd(dst, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    _mm256_storeu_pd(dst + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+#endif
+
+// Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
+// The half query and keys are held as doubles, so each product is exact and one double FMA
+// adds it; kG cells at a time share each loaded query chunk and keep kG FMA chains in flight.
 void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
-                int hd, float scale, float* sc, float* qh, float* kf) {
+                int hd, float scale, float* sc, double* qd) {
+    constexpr int kG = 4;
     const int R = job.n_rows;
+    const int hdw = hd - hd % kDW;
     for (int r = 0; r < R; ++r)
-        for (int d = 0; d < hd; ++d) qh[r * hd + d] = fp16_to_f32(f32_to_fp16(job.q[r][d]));
-    const int hd8 = hd & ~7;
-    for (int32_t j = 0; j < n; ++j) {
-        row_to_f32(DType::F16, kv.k + size_t(cells[j]) * kv.row_bytes, hd, kf);
+        for (int d = 0; d < hd; ++d) qd[r * hd + d] = fp16_to_f32(f32_to_fp16(job.q[r][d]));
+    alignas(64) double kd[kG * kMaxHeadDimAttention];
+    float kf[kMaxHeadDimAttention];
+    for (int32_t j0 = 0; j0 < n; j0 += kG) {
+        const int g = std::min<int32_t>(kG, n - j0);
+        for (int c = 0; c < g; ++c) {
+            row_to_f32(DType::F16, kv.k + size_t(cells[j0 + c]) * kv.row_bytes, hd, kf);
+            int d = 0;
+            for (; d + 8 <= hd; d += 8) store_f32_as_f64(kd + c * hd + d, _mm256_loadu_ps(kf + d));
+            for (; d < hd; ++d) kd[c * hd + d] = kf[d];
+        }
         for (int r = 0; r < R; ++r) {
-            if (j >= job.n_vis[r]) continue;
-            const float* q = qh + r * hd;
-            AccD acc;
-            for (int d = 0; d < hd8; d += 8)
-                acc.add_f32(_mm256_mul_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kf + d)));
-            double s = acc.sum();
-            for (int d = hd8; d < hd; ++d) s += double(q[d]) * double(kf[d]);
-            sc[size_t(r) * size_t(n) + size_t(j)] = float(s) * scale;
+            if (j0 >= job.n_vis[r]) continue;
+            const double* q = qd + r * hd;
+            float* out = sc + size_t(r) * size_t(n) + size_t(j0);
+            const int gv = std::min(g, job.n_vis[r] - j0);
+            if (g == kG) {
+                VecD a0 = zerod(), a1 = zerod(), a2 = zerod(), a3 = zerod();
+                for (int d = 0; d < hdw; d += kDW) {
+                    const VecD qv = loadd(q + d);
+                    a0 = fmad(qv, loadd(kd + d), a0);
+                    a1 = fmad(qv, loadd(kd + hd + d), a1);
+                    a2 = fmad(qv, loadd(kd + 2 * hd + d), a2);
+                    a3 = fmad(qv, loadd(kd + 3 * hd + d), a3);
+                }
+                double s[kG] = {sumd(a0), sumd(a1), sumd(a2), sumd(a3)};
+                for (int d = hdw; d < hd; ++d)
+                    for (int c = 0; c < kG; ++c) s[c] += q[d] * kd[c * hd + d];
+                for (int c = 0; c < gv; ++c) out[c] = float(s[c]) * scale;
+            } else {
+                for (int c = 0; c < gv; ++c) {
+                    VecD a = zerod();
+                    for (int d = 0; d < hdw; d += kDW)
+                        a = fmad(loadd(q + d), loadd(kd + c * hd + d), a);
+                    double s = sumd(a);
+                    for (int d = hdw; d < hd; ++d) s += q[d] * kd[c * hd + d];
+                    out[c] = float(s) * scale;
+                }
+            }
         }
     }
 }
@@ -230,14 +307,18 @@ void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_
     const int hd = head_dim;
     int32_t n = 0;
     for (int r = 0; r < R; ++r) n = std::max(n, job.n_vis[r]);
-    // scratch: scores [R, n] | per-row query copies [R, hd] | one converted K/V row [hd]
+    // scratch: scores [R, n] | Q8_0 query blocks. The F16 path's queries as doubles ([R, hd])
+    // live in a buffer per thread.
     float* sc = scratch;
     float* qbuf = sc + size_t(R) * size_t(n);
-    float* rowf = qbuf + size_t(R) * size_t(hd);
+    float rowf[kMaxHeadDimAttention];
     if (kv.type == DType::Q8_0)
         scores_q8_0(job, kv, cells, n, hd, scale, sc, reinterpret_cast<BlockQ8_0*>(qbuf));
-    else
-        scores_f16(job, kv, cells, n, hd, scale, sc, qbuf, rowf);
+    else {
+        thread_local std::vector<double> qd;
+        if (qd.size() < size_t(R) * size_t(hd)) qd.resize(size_t(R) * size_t(hd));
+        scores_f16(job, kv, cells, n, hd, scale, sc, qd.data());
+    }
     for (int r = 0; r < R; ++r) {
         if (job.n_vis[r] > 0) softmax_row(sc + size_t(r) * size_t(n), job.n_vis[r]);
         std::fill(job.out[r], job.out[r] + hd, 0.0f);
