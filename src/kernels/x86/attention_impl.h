@@ -311,7 +311,6 @@ void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_
     // live in a buffer per thread.
     float* sc = scratch;
     float* qbuf = sc + size_t(R) * size_t(n);
-    float rowf[kMaxHeadDimAttention];
     if (kv.type == DType::Q8_0)
         scores_q8_0(job, kv, cells, n, hd, scale, sc, reinterpret_cast<BlockQ8_0*>(qbuf));
     else {
@@ -323,19 +322,49 @@ void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_
         if (job.n_vis[r] > 0) softmax_row(sc + size_t(r) * size_t(n), job.n_vis[r]);
         std::fill(job.out[r], job.out[r] + hd, 0.0f);
     }
-    const int hd8 = hd & ~7;
-    for (int32_t j = 0; j < n; ++j) {
-        row_to_f32(kv.type, kv.v + size_t(cells[j]) * kv.row_bytes, hd, rowf);
+    // out_r += p_rj * v_j in cell order: V rows are converted kVB cells at a time, then each
+    // row's output is held in registers (32 floats at a time) across the block's cells.
+    constexpr int kVB = 16;
+    thread_local std::vector<float> vbuf;
+    if (vbuf.size() < size_t(kVB) * size_t(hd)) vbuf.resize(size_t(kVB) * size_t(hd));
+    float* vb = vbuf.data();
+    for (int32_t j0 = 0; j0 < n; j0 += kVB) {
+        const int g = std::min<int32_t>(kVB, n - j0);
+        for (int c = 0; c < g; ++c)
+            row_to_f32(kv.type, kv.v + size_t(cells[j0 + c]) * kv.row_bytes, hd, vb + c * hd);
         for (int r = 0; r < R; ++r) {
-            if (j >= job.n_vis[r]) continue;
-            const float ps = sc[size_t(r) * size_t(n) + size_t(j)];
-            if (ps == 0.0f) continue;  // adds exact zeros (probabilities and v are finite)
-            const __m256 p = _mm256_set1_ps(ps);
+            const int gv = std::min<int32_t>(g, job.n_vis[r] - j0);
+            if (gv <= 0) continue;
+            const float* p = sc + size_t(r) * size_t(n) + size_t(j0);
             float* o = job.out[r];
-            for (int d = 0; d < hd8; d += 8)
-                _mm256_storeu_ps(
-                    o + d, _mm256_fmadd_ps(p, _mm256_loadu_ps(rowf + d), _mm256_loadu_ps(o + d)));
-            for (int d = hd8; d < hd; ++d) o[d] += ps * rowf[d];
+            int d = 0;
+            for (; d + 32 <= hd; d += 32) {
+                __m256 a0 = _mm256_loadu_ps(o + d), a1 = _mm256_loadu_ps(o + d + 8);
+                __m256 a2 = _mm256_loadu_ps(o + d + 16), a3 = _mm256_loadu_ps(o + d + 24);
+                for (int c = 0; c < gv; ++c) {
+                    const __m256 pc = _mm256_set1_ps(p[c]);
+                    const float* v = vb + c * hd + d;
+                    a0 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v), a0);
+                    a1 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v + 8), a1);
+                    a2 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v + 16), a2);
+                    a3 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v + 24), a3);
+                }
+                _mm256_storeu_ps(o + d, a0);
+                _mm256_storeu_ps(o + d + 8, a1);
+                _mm256_storeu_ps(o + d + 16, a2);
+                _mm256_storeu_ps(o + d + 24, a3);
+            }
+            for (; d + 8 <= hd; d += 8) {
+                __m256 a = _mm256_loadu_ps(o + d);
+                for (int c = 0; c < gv; ++c)
+                    a = _mm256_fmadd_ps(_mm256_set1_ps(p[c]), _mm256_loadu_ps(vb + c * hd + d), a);
+                _mm256_storeu_ps(o + d, a);
+            }
+            for (; d < hd; ++d) {
+                float a = o[d];
+                for (int c = 0; c < gv; ++c) a += p[c] * vb[c * hd + d];
+                o[d] = a;
+            }
         }
     }
 }
