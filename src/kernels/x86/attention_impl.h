@@ -37,6 +37,9 @@
 namespace ponder::kernels {
 namespace {
 
+// The largest head the kernels take (the decoder's limit).
+constexpr int kMaxHeadDimAttention = 1024;
+
 // ---- small vector helpers (8 floats) ----------------------------------------------------------
 
 inline float hmax8(__m256 v) {
@@ -137,7 +140,7 @@ inline void row_to_f32(DType type, const uint8_t* src, int hd, float* dst) {
     }
     const auto* b = reinterpret_cast<const BlockQ8_0*>(src);
     for (int k = 0; k < hd / kQK; ++k) {
-        const __m256 d = _mm256_set1_ps(fp16_to_f32(b[k].d));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[k].d));
         for (int i = 0; i < kQK; i += 8) {
             const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[k].qs + i));
             const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
@@ -145,9 +148,6 @@ inline void row_to_f32(DType type, const uint8_t* src, int hd, float* dst) {
         }
     }
 }
-
-// The largest head the kernels take (the decoder's limit).
-constexpr int kMaxHeadDimAttention = 1024;
 
 // ---- the kernel --------------------------------------------------------------------------------
 
@@ -250,9 +250,15 @@ void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* 
                  int hd, float scale, float* sc, BlockQ8_0* qb) {
     const int R = job.n_rows;
     const int nb = hd / kQK;
-    for (int r = 0; r < R; ++r) ref::quantize_q8_0(job.q[r], hd, qb + r * nb);
+    double dq[kMaxAttentionRows * (kMaxHeadDimAttention / kQK)];
+    double dk[kMaxHeadDimAttention / kQK];
+    for (int r = 0; r < R; ++r) {
+        ref::quantize_q8_0(job.q[r], hd, qb + r * nb);
+        for (int b = 0; b < nb; ++b) dq[r * nb + b] = _cvtsh_ss(qb[r * nb + b].d);
+    }
     for (int32_t j = 0; j < n; ++j) {
         const auto* kb = reinterpret_cast<const BlockQ8_0*>(kv.k + size_t(cells[j]) * kv.row_bytes);
+        for (int b = 0; b < nb; ++b) dk[b] = _cvtsh_ss(kb[b].d);
         for (int r = 0; r < R; ++r) {
             if (j >= job.n_vis[r]) continue;
             const BlockQ8_0* q = qb + r * nb;
@@ -260,8 +266,8 @@ void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* 
             for (int b = 0; b < nb; ++b) {
                 const __m256i kq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kb[b].qs));
                 const __m256i qq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[b].qs));
-                const double ds = double(fp16_to_f32(kb[b].d)) * double(fp16_to_f32(q[b].d));
-                acc.fma_i32(dot_i8_lanes(kq, qq), scale_d(ds));
+                // d_k * d_q: halves, so the double product is exact.
+                acc.fma_i32(dot_i8_lanes(kq, qq), scale_d(dk[b] * dq[r * nb + b]));
             }
             sc[size_t(r) * size_t(n) + size_t(j)] = float(acc.sum()) * scale;
         }
