@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "runtime/bench.h"
+#include "runtime/context.h"
 
 namespace ponder::cli {
 namespace {
@@ -15,6 +16,7 @@ struct BenchOptions {
     BenchParams p;
     int64_t bandwidth_mib = 1024;
     bool json = false;
+    std::string kv_type = "f16";
 };
 
 nlohmann::json spread_json(const Spread& s) {
@@ -33,6 +35,7 @@ void print_json(const BenchResult& r) {
     j["n_prompt"] = r.params.n_prompt;
     j["n_gen"] = r.params.n_gen;
     j["ctx_depth"] = r.params.ctx_depth;
+    j["kv_type"] = dtype_name(r.params.kv_type);
     j["reps"] = r.params.reps;
     j["load_s"] = r.load_s;
     j["pp_tokens_per_s"] = r.pp.median;
@@ -56,7 +59,8 @@ void print_table(const BenchResult& r) {
                 r.model_name.c_str());
     std::printf("weights    %.2f GiB read per token, %.3f B params; file %.2f GiB\n",
                 double(r.weight_bytes) / gib, double(r.n_params) / 1e9, double(r.file_bytes) / gib);
-    std::printf("threads    %d   load %.3f s   peak RSS %.2f GiB\n", r.n_threads, r.load_s,
+    std::printf("threads    %d   KV %s   load %.3f s   peak RSS %.2f GiB\n", r.n_threads,
+                std::string(dtype_name(r.params.kv_type)).c_str(), r.load_s,
                 double(r.peak_rss_bytes) / gib);
     std::printf("\n%-22s %10s %10s %10s\n", "test", "t/s", "min", "max");
     if (!r.pp_samples.empty()) {
@@ -101,9 +105,11 @@ void add_bench(CLI::App& app) {
                     "Buffer for the memory bandwidth test (0: skip it)")
         ->capture_default_str()
         ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+    cmd->add_option("--kv-type", o->kv_type, "KV cache type: f16 or q8_0")->capture_default_str();
     cmd->add_flag("--json", o->json, "Print one JSON object");
     cmd->callback([o] {
         o->p.bandwidth_bytes = o->bandwidth_mib << 20;
+        o->p.kv_type = parse_kv_type(o->kv_type);
         const BenchResult r = run_bench(o->model, o->p, [](std::string_view phase) {
             std::fprintf(stderr, "bench: %.*s\n", int(phase.size()), phase.data());
         });

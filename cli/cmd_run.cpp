@@ -19,6 +19,7 @@ struct RunOptions {
     SamplerParams sp;
     std::vector<std::string> stop;
     bool json = false;
+    std::string kv_type = "f16";
 };
 
 void run(const RunOptions& o) {
@@ -33,7 +34,8 @@ void run(const RunOptions& o) {
     if (n_ctx <= 0)
         n_ctx = std::min<int32_t>(model->hparams().n_ctx_train,
                                   std::max<int32_t>(4096, int32_t(ids.size()) + o.n_predict));
-    Context ctx(*model, {.n_ctx = n_ctx, .n_threads = o.n_threads});
+    Context ctx(*model,
+                {.n_ctx = n_ctx, .n_threads = o.n_threads, .kv_type = parse_kv_type(o.kv_type)});
     Sampler sampler(o.sp);
     GenerateParams gp;
     gp.max_tokens = o.n_predict;
@@ -89,6 +91,7 @@ void add_run(CLI::App& app) {
     cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate (-1: until the end)");
     cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens (0: automatic)");
     cmd->add_option("-t,--threads", o->n_threads, "Threads (0: all cores)");
+    cmd->add_option("--kv-type", o->kv_type, "KV cache type: f16 or q8_0")->capture_default_str();
     cmd->add_option("--temp", o->sp.temperature, "Temperature (0: greedy)");
     cmd->add_option("--top-k", o->sp.top_k, "Top-k (0: off)");
     cmd->add_option("--top-p", o->sp.top_p, "Top-p (1: off)");

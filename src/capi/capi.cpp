@@ -167,7 +167,7 @@ ponder_status ponder_detokenize(const ponder_model* m, const ponder_token* ids, 
 }
 
 ponder_context_params ponder_context_default_params(void) {
-    return {0, 0, 512};
+    return {0, 0, 512, PONDER_KV_F16};
 }
 
 ponder_status ponder_context_init(ponder_model* m, const ponder_context_params* params,
@@ -177,12 +177,15 @@ ponder_status ponder_context_init(ponder_model* m, const ponder_context_params* 
     const ponder_context_params p = params ? *params : ponder_context_default_params();
     PONDER_REQUIRE(p.n_ctx >= 0 && p.n_threads >= 0 && p.n_batch >= 0,
                    "ponder_context_init: n_ctx, n_threads and n_batch must be >= 0");
+    PONDER_REQUIRE(p.kv_type == PONDER_KV_F16 || p.kv_type == PONDER_KV_Q8_0,
+                   "ponder_context_init: kv_type must be PONDER_KV_F16 or PONDER_KV_Q8_0");
     return guard(PONDER_ERR_FAILED, [&] {
         auto c = std::make_unique<ponder_context>();
         c->model = m;
         c->ctx = std::make_unique<ponder::Context>(
-            *m->model,
-            ponder::ContextParams{p.n_ctx, p.n_threads, p.n_batch > 0 ? p.n_batch : 512});
+            *m->model, ponder::ContextParams{
+                           p.n_ctx, p.n_threads, p.n_batch > 0 ? p.n_batch : 512,
+                           p.kv_type == PONDER_KV_Q8_0 ? ponder::DType::Q8_0 : ponder::DType::F16});
         *out = c.release();
         return PONDER_OK;
     });

@@ -17,7 +17,7 @@ KernelTable make_scalar() {
     t.rms_norm = ref::rms_norm;
     t.rope = ref::rope;
     t.swiglu = ref::swiglu;
-    t.attention_head = ref::attention_head;
+    t.attention = ref::attention;
     return t;
 }
 

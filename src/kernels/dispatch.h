@@ -54,9 +54,10 @@ using RmsNormFn = void (*)(const float* x, const float* weight, float* y, int64_
 using RopeFn = void (*)(float* x, int n_heads, int head_dim, int n_rot, float pos, float base,
                         bool neox, const float* freq_factors);
 using SwigluFn = void (*)(const float* g, const float* u, float* a, int64_t n);
-using AttentionHeadFn = void (*)(const float* q, const uint16_t* k, const uint16_t* v,
-                                 size_t kv_stride, const int32_t* cells, int32_t n, int head_dim,
-                                 float scale, float* out, float* scratch);
+struct AttentionRows;
+struct KvHeadView;
+using AttentionFn = void (*)(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                             int head_dim, float scale, float* scratch);
 
 constexpr size_t kMaxDTypeId = 40;
 
@@ -66,7 +67,7 @@ struct KernelTable {
     RmsNormFn rms_norm = nullptr;
     RopeFn rope = nullptr;
     SwigluFn swiglu = nullptr;
-    AttentionHeadFn attention_head = nullptr;
+    AttentionFn attention = nullptr;
 
     const GemmKernel& gemm_for(DType t) const { return gemm[static_cast<size_t>(t)]; }
     GemmKernel& gemm_for(DType t) { return gemm[static_cast<size_t>(t)]; }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/ref/kernels_ref.h"
 
@@ -55,10 +56,20 @@ void swiglu(const float* g, const float* u, float* a, int64_t n) {
     active_kernels().swiglu(g, u, a, n);
 }
 
-void attention_head(const float* q, const uint16_t* k, const uint16_t* v, size_t kv_stride,
-                    const int32_t* cells, int32_t n, int head_dim, float scale, float* out,
-                    float* scratch) {
-    active_kernels().attention_head(q, k, v, kv_stride, cells, n, head_dim, scale, out, scratch);
+void check_kv_head_dim(DType type, int head_dim) {
+    if (type != DType::F16 && type != DType::Q8_0)
+        fail("KV cache type ", dtype_name(type), " is not supported (use f16 or q8_0)");
+    if (head_dim <= 0) fail("KV cache: head_dim must be positive, got ", head_dim);
+    if (type == DType::Q8_0 && head_dim % kQK != 0)
+        fail(
+            "a Q8_0 KV cache needs a head size that is a multiple of 32, but this model has "
+            "head_dim ",
+            head_dim, " (use the f16 KV cache)");
+}
+
+void attention(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells, int head_dim,
+               float scale, float* scratch) {
+    active_kernels().attention(rows, kv, cells, head_dim, scale, scratch);
 }
 
 }  // namespace ponder::kernels

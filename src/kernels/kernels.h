@@ -42,12 +42,42 @@ void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base,
 // a[i] = silu(g[i]) * u[i] for i < n (a may alias g).
 void swiglu(const float* g, const float* u, float* a, int64_t n);
 
-// Causal attention of one query head over cached keys/values (KV of type F16).
-//   q: [head_dim] f32; keys/values: cell c's row at k + c * kv_stride (head_dim halves);
-//   cells[0..n): the cache cells this query sees, in position order; out: [head_dim];
-//   scratch: at least n floats. Scores are scale * q.k, softmaxed, then sum p_c v_c.
-void attention_head(const float* q, const uint16_t* k, const uint16_t* v, size_t kv_stride,
-                    const int32_t* cells, int32_t n, int head_dim, float scale, float* out,
-                    float* scratch);
+// ---- attention over the KV cache ----------------------------------------------------------
+
+// One KV head of one layer of the cache. The head's keys of cell c start at k + c * row_bytes
+// (values likewise at v); a head holds head_dim elements of `type`: F16 (halves) or Q8_0
+// (head_dim / 32 BlockQ8_0).
+struct KvHeadView {
+    DType type = DType::F16;
+    const uint8_t* k = nullptr;
+    const uint8_t* v = nullptr;
+    size_t row_bytes = 0;
+};
+
+// The query rows of one attention job: rows that share one KV head and one list of cells
+// (heads of one GQA group, tokens of one sequence). Row r attends to cells[0 .. n_vis[r]).
+constexpr int kMaxAttentionRows = 16;
+struct AttentionRows {
+    int n_rows = 0;
+    const float* q[kMaxAttentionRows] = {};  // [head_dim] each
+    float* out[kMaxAttentionRows] = {};      // [head_dim] each
+    int32_t n_vis[kMaxAttentionRows] = {};   // >= 1 each
+};
+
+// Floats of scratch `attention` needs for n_rows rows seeing at most n cells.
+inline size_t attention_scratch_floats(int n_rows, int32_t n, int head_dim) {
+    return size_t(n_rows) * (size_t(n) + size_t(head_dim)) + size_t(head_dim) + 64;
+}
+
+// Causal attention of a job's rows over the cache: for each row, scores scale * q.k_j over its
+// visible cells (cells[j] in position order), softmax, out = sum_j p_j v_j. With F16 keys the
+// query is rounded to half, with Q8_0 keys quantized to Q8_0 (as ref::quantize_q8_0), as the
+// reference engine does; probabilities are rounded to half. scratch: attention_scratch_floats.
+void attention(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells, int head_dim,
+               float scale, float* scratch);
+
+// The KV cache types `attention` reads: F16, Q8_0. Throws Error naming head_dim and the type
+// when a head of head_dim elements cannot be stored in `type` (Q8_0: a multiple of 32).
+void check_kv_head_dim(DType type, int head_dim);
 
 }  // namespace ponder::kernels

@@ -1,11 +1,13 @@
 #include "model/decoder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "core/error.h"
 #include "core/fp16.h"
 #include "core/quant.h"
+#include "kernels/ref/kernels_ref.h"
 
 namespace ponder {
 namespace {
@@ -141,6 +143,63 @@ ModelWeights bind_decoder(const GgufFile& f, const HParams& hp) {
     return w;
 }
 
+namespace {
+
+// Groups the batch's query rows into attention jobs: each job holds up to kMaxAttentionRows
+// rows (token, head) of consecutive tokens of one sequence whose heads share one KV head, so
+// the kernel loads each K/V row once for all of them. Sorted by cost (visible cells), longest
+// first: late tokens of a causal prompt see the most cells.
+void build_attention_jobs(const HParams& hp, const ForwardBatch& b, const KvCache& kv,
+                          ForwardScratch& s) {
+    const int64_t T = int64_t(b.tokens.size());
+    const int hd = hp.head_dim;
+    const int64_t Q = hp.q_dim();
+    const int group = hp.n_head / hp.n_head_kv;
+    constexpr int kMax = kernels::kMaxAttentionRows;
+    s.attn_jobs.clear();
+    for (int64_t t0 = 0; t0 < T;) {
+        // [t0, t1): a run of tokens of one sequence.
+        const int32_t seq = b.seq[size_t(t0)];
+        int64_t t1 = t0 + 1;
+        while (t1 < T && b.seq[size_t(t1)] == seq) ++t1;
+        const int32_t* cells = kv.cells(seq).data();
+        for (int32_t kvh = 0; kvh < hp.n_head_kv; ++kvh) {
+            ForwardScratch::AttnJob job;
+            job.kv_head = kvh;
+            job.cells = cells;
+            for (int64_t t = t0; t < t1; ++t) {
+                const int32_t n = kv.n_visible(seq, b.pos[size_t(t)]);
+                // A token's heads stay in one job when they fit (group <= kMax).
+                if (job.rows.n_rows > 0 && (job.rows.n_rows + std::min(group, kMax) > kMax)) {
+                    s.attn_jobs.push_back(job);
+                    job.rows = {};
+                    job.cost = 0;
+                }
+                for (int g = 0; g < group; ++g) {
+                    if (job.rows.n_rows == kMax) {
+                        s.attn_jobs.push_back(job);
+                        job.rows = {};
+                        job.cost = 0;
+                    }
+                    const int64_t h = int64_t(kvh) * group + g;
+                    auto& r = job.rows;
+                    r.q[r.n_rows] = s.q.data() + t * Q + h * hd;
+                    r.out[r.n_rows] = s.att.data() + t * Q + h * hd;
+                    r.n_vis[r.n_rows] = n;
+                    ++r.n_rows;
+                    job.cost += n;
+                }
+            }
+            if (job.rows.n_rows > 0) s.attn_jobs.push_back(job);
+        }
+        t0 = t1;
+    }
+    std::stable_sort(s.attn_jobs.begin(), s.attn_jobs.end(),
+                     [](const auto& a, const auto& c) { return a.cost > c.cost; });
+}
+
+}  // namespace
+
 void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatch& b, KvCache& kv,
                      ForwardScratch& s, ThreadPool& pool, float* logits) {
     const int64_t T = int64_t(b.tokens.size());
@@ -155,7 +214,10 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
     grow(s.o, size_t(T * E));
     grow(s.g, size_t(T * F));
     grow(s.u, size_t(T * F));
-    grow(s.scores, size_t(pool.size()) * size_t(kv.n_cells()));
+    grow(s.scores, size_t(pool.size()) * kernels::attention_scratch_floats(
+                                             kernels::kMaxAttentionRows, kv.n_cells(), hd));
+    const size_t scratch_per_thread =
+        kernels::attention_scratch_floats(kernels::kMaxAttentionRows, kv.n_cells(), hd);
 
     for (int64_t t = 0; t < T; ++t) {
         const int32_t id = b.tokens[size_t(t)];
@@ -167,6 +229,10 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
     const float* freq = w.rope_freqs.empty() ? nullptr : w.rope_freqs.data();
     const float scale = 1.0f / std::sqrt(float(hd));
     const int group = hp.n_head / hp.n_head_kv;
+    build_attention_jobs(hp, b, kv, s);
+    int64_t attn_work = 0;
+    for (const auto& j : s.attn_jobs) attn_work += j.cost * hd;
+    (void)group;
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const LayerWeights& L = w.layers[size_t(l)];
@@ -191,34 +257,26 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
                           hp.rope_neox, freq);
             kernels::rope(s.k.data() + t * KV, hp.n_head_kv, hd, hp.n_rot, p, hp.rope_base,
                           hp.rope_neox, freq);
-            uint16_t* kc = kv.k(l, b.cells[size_t(t)]);
-            uint16_t* vc = kv.v(l, b.cells[size_t(t)]);
-            for (int64_t i = 0; i < KV; ++i) {
-                kc[i] = f32_to_fp16(s.k[size_t(t * KV + i)]);
-                vc[i] = f32_to_fp16(s.v[size_t(t * KV + i)]);
+            uint8_t* kc = kv.k(l, b.cells[size_t(t)]);
+            uint8_t* vc = kv.v(l, b.cells[size_t(t)]);
+            for (int32_t h = 0; h < hp.n_head_kv; ++h) {
+                kernels::ref::store_kv_row(kv.type(), s.k.data() + t * KV + h * hd, hd,
+                                           kc + size_t(h) * kv.head_bytes());
+                kernels::ref::store_kv_row(kv.type(), s.v.data() + t * KV + h * hd, hd,
+                                           vc + size_t(h) * kv.head_bytes());
             }
         }
-        const uint16_t* kl = kv.k_layer(l);
-        const uint16_t* vl = kv.v_layer(l);
-        const int64_t n_items = T * hp.n_head;
+        // Jobs are sorted longest first; threads take the next one from a shared counter.
+        std::atomic<size_t> next{0};
         pool.run(
-            [&](int ith, int nth) {
-                int64_t i0, i1;
-                ThreadPool::split(n_items, ith, nth, i0, i1);
-                float* sc = s.scores.data() + size_t(ith) * size_t(kv.n_cells());
-                for (int64_t i = i0; i < i1; ++i) {
-                    const int64_t t = i / hp.n_head;
-                    const int h = int(i % hp.n_head);
-                    const int32_t seq = b.seq[size_t(t)];
-                    const int32_t n = kv.n_visible(seq, b.pos[size_t(t)]);
-                    const int kvh = h / group;
-                    kernels::attention_head(s.q.data() + t * Q + h * hd, kl + size_t(kvh) * hd,
-                                            vl + size_t(kvh) * hd, kv.row_stride(),
-                                            kv.cells(seq).data(), n, hd, scale,
-                                            s.att.data() + t * Q + h * hd, sc);
+            [&](int ith, int) {
+                float* sc = s.scores.data() + size_t(ith) * scratch_per_thread;
+                for (size_t i = next.fetch_add(1); i < s.attn_jobs.size(); i = next.fetch_add(1)) {
+                    const auto& j = s.attn_jobs[i];
+                    kernels::attention(j.rows, kv.head(l, j.kv_head), j.cells, hd, scale, sc);
                 }
             },
-            n_items * int64_t(kv.n_used()) * hd);
+            attn_work);
         kernels::matmul(L.wo, s.att.data(), T, s.o.data(), pool);
         for (int64_t i = 0; i < T * E; ++i) s.x[size_t(i)] += s.o[size_t(i)];
         // MLP block.

@@ -22,6 +22,14 @@ struct ForwardBatch {
 // Work buffers reused across calls (grown on demand; owned by the caller's context).
 struct ForwardScratch {
     std::vector<float> x, h, q, k, v, att, o, g, u, out_x, scores;
+    // Attention jobs of the current batch (rebuilt per forward call, reused by every layer).
+    struct AttnJob {
+        kernels::AttentionRows rows;
+        int32_t kv_head = 0;
+        const int32_t* cells = nullptr;  // the sequence's cells in position order
+        int64_t cost = 0;                // sum of visible cells over the rows
+    };
+    std::vector<AttnJob> attn_jobs;
 };
 
 // What distinguishes one decoder family from another.

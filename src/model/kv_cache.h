@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/kernels.h"
 
 namespace ponder {
 
@@ -17,7 +18,8 @@ class KvCache {
   public:
     static constexpr int kMaxSeqs = 64;
 
-    // type: F16 (default) for keys and values.
+    // type: F16 (default) or Q8_0 for keys and values (Q8_0: head_dim a multiple of 32; any
+    // other combination throws Error naming it).
     KvCache(int32_t n_layer, int32_t n_cells, int32_t n_head_kv, int32_t head_dim,
             DType type = DType::F16);
 
@@ -25,7 +27,8 @@ class KvCache {
     int32_t n_cells() const { return n_cells_; }
     int32_t n_used() const { return n_used_; }
     DType type() const { return type_; }
-    size_t bytes() const { return k_.size() * 2 * sizeof(uint16_t); }
+    // Bytes of K and V storage together.
+    size_t bytes() const { return k_.size() + v_.size(); }
 
     // Takes a free cell for (seq, pos) and returns it; throws Error when the cache is full or
     // the position is already present in the sequence.
@@ -44,12 +47,16 @@ class KvCache {
     void seq_cp(int32_t src, int32_t dst, int32_t p0, int32_t p1);
     void clear();
 
-    // Row of n_head_kv * head_dim halves for layer l, cell c.
-    uint16_t* k(int32_t l, int32_t c) { return k_.data() + offset(l, c); }
-    uint16_t* v(int32_t l, int32_t c) { return v_.data() + offset(l, c); }
-    const uint16_t* k_layer(int32_t l) const { return k_.data() + offset(l, 0); }
-    const uint16_t* v_layer(int32_t l) const { return v_.data() + offset(l, 0); }
-    size_t row_stride() const { return row_; }
+    // Row of layer l, cell c: n_head_kv heads of head_bytes() each (head_dim elements of type()).
+    uint8_t* k(int32_t l, int32_t c) { return k_.data() + offset(l, c); }
+    uint8_t* v(int32_t l, int32_t c) { return v_.data() + offset(l, c); }
+    size_t row_bytes() const { return row_; }
+    size_t head_bytes() const { return head_; }
+    // KV head h of layer l, for kernels::attention.
+    kernels::KvHeadView head(int32_t l, int32_t h) const {
+        const size_t o = offset(l, 0) + size_t(h) * head_;
+        return {type_, k_.data() + o, v_.data() + o, row_};
+    }
 
   private:
     struct Seq {
@@ -61,9 +68,9 @@ class KvCache {
     void unref(int32_t cell, int32_t seq);
 
     int32_t n_layer_, n_cells_;
-    size_t row_;
+    size_t head_, row_;  // bytes of one head, of one cell's row (all heads)
     DType type_;
-    std::vector<uint16_t> k_, v_;
+    std::vector<uint8_t> k_, v_;
     std::vector<uint64_t> seq_mask_;  // per cell: which sequences see it
     std::vector<int32_t> free_;       // free cell ids (a stack)
     int32_t n_used_ = 0;

@@ -186,7 +186,8 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
     if (need > hp.n_ctx_train)
         fail("bench: ", need, " tokens of context exceed the model's training context (",
              hp.n_ctx_train, ")");
-    Context ctx(*model, {.n_ctx = std::max(need, 16), .n_threads = p.n_threads});
+    Context ctx(*model,
+                {.n_ctx = std::max(need, 16), .n_threads = p.n_threads, .kv_type = p.kv_type});
     r.n_threads = ctx.pool().size();
     TokenStream ts(p.seed, hp.n_vocab);
 

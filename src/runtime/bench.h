@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/thread_pool.h"
 
 namespace ponder {
@@ -21,6 +22,7 @@ struct BenchParams {
     int64_t bandwidth_bytes = int64_t(1) << 30;  // buffer read by the bandwidth test (0: skip)
     int32_t bandwidth_runs = 5;                  // the best run counts
     uint64_t seed = 1234;                        // for the random token ids
+    DType kv_type = DType::F16;                  // KV cache storage (F16 or Q8_0)
 };
 
 // Median and range of the repetitions (tokens per second).

@@ -1,6 +1,8 @@
 #include "runtime/context.h"
 
 #include <algorithm>
+#include <cctype>
+#include <string>
 
 #include "core/error.h"
 
@@ -12,11 +14,19 @@ int32_t default_ctx(const HParams& hp, int32_t requested) {
 }
 }  // namespace
 
+DType parse_kv_type(std::string_view name) {
+    std::string s(name);
+    for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (s == "f16") return DType::F16;
+    if (s == "q8_0") return DType::Q8_0;
+    fail("unknown KV cache type '", name, "' (use f16 or q8_0)");
+}
+
 Context::Context(const Model& model, const ContextParams& params)
     : model_(model),
       params_(params),
       kv_(model.hparams().n_layer, default_ctx(model.hparams(), params.n_ctx),
-          model.hparams().n_head_kv, model.hparams().head_dim),
+          model.hparams().n_head_kv, model.hparams().head_dim, params.kv_type),
       pool_(params.n_threads) {
     if (params_.n_batch <= 0) params_.n_batch = 512;
 }

@@ -2,6 +2,7 @@
 // Not thread-safe: one thread drives a context (the server's scheduler thread owns it).
 #pragma once
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -13,9 +14,13 @@ namespace ponder {
 
 struct ContextParams {
     int32_t n_ctx = 0;  // KV cells (tokens) in total; 0: the model's training context, at most 4096
-    int32_t n_threads = 0;  // 0: all hardware threads
-    int32_t n_batch = 512;  // tokens per forward pass (larger batches are split)
+    int32_t n_threads = 0;       // 0: all hardware threads
+    int32_t n_batch = 512;       // tokens per forward pass (larger batches are split)
+    DType kv_type = DType::F16;  // KV cache storage: F16 or Q8_0 (half the bytes of F16 + 6%)
 };
+
+// "f16" / "q8_0" (case-insensitive) -> the KV cache type; throws Error naming the choices.
+DType parse_kv_type(std::string_view name);
 
 // Tokens to decode. Each has a position and a sequence; `logits` marks the ones whose
 // next-token distribution the caller wants.

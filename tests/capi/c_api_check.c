@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     ponder_context_params cp = ponder_context_default_params();
     cp.n_ctx = 64;
     cp.n_threads = 2;
+    cp.kv_type = PONDER_KV_F16;
     ponder_context* ctx = NULL;
     CHECK(ponder_context_init(model, &cp, &ctx) == PONDER_OK);
     CHECK(ponder_context_n_ctx(ctx) == 64);

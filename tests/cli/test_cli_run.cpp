@@ -90,6 +90,25 @@ TEST(CliRun, BadInputsFailWithAClearMessage) {
     EXPECT_NE(out.find("temperature"), std::string::npos) << out;
 }
 
+TEST(CliRun, KvTypeOption) {
+    // A Q8_0 cache on a model with 64-element heads runs; the prompt's ids do not depend on it.
+    const std::string llama = test::model_path("tiny-llama-F16.gguf");
+    auto [out, rc] = run_cmd(test::cli_path() + " run -m " + llama +
+                             " -p 'Hello world' -n 4 --temp 0 --json --kv-type q8_0 2>/dev/null");
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_EQ(nlohmann::json::parse(out)["ids"].size(), 4u) << out;
+    // Unknown types and heads Q8_0 cannot store fail with a message naming the problem.
+    std::tie(out, rc) =
+        run_cmd(test::cli_path() + " run -m " + llama + " -p hi --kv-type q4_0 2>&1");
+    EXPECT_EQ(rc, 1);
+    EXPECT_NE(out.find("f16 or q8_0"), std::string::npos) << out;
+    std::tie(out, rc) =
+        run_cmd(test::cli_path() + " run -m " + test::model_path("stories260K.gguf") +
+                " -p hi --kv-type q8_0 2>&1");
+    EXPECT_EQ(rc, 1);
+    EXPECT_NE(out.find("head_dim 8"), std::string::npos) << out;
+}
+
 TEST(Example, CProgramStreamsTheGoldenText) {
     std::ifstream in(test::golden_path("models/stories260K.json"));
     const auto j = nlohmann::json::parse(in);

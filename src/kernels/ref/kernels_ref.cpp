@@ -126,17 +126,64 @@ void swiglu(const float* g, const float* u, float* a, int64_t n) {
     for (int64_t i = 0; i < n; ++i) a[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-void attention_head(const float* q, const uint16_t* k, const uint16_t* v, size_t kv_stride,
-                    const int32_t* cells, int32_t n, int head_dim, float scale, float* out,
-                    float* scratch) {
-    // The reference engine multiplies half-precision keys by the query rounded to half.
+void quantize_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        const float* xb = x + b * kQK;
+        float amax = 0;
+        for (int e = 0; e < kQK; ++e) amax = std::max(amax, std::fabs(xb[e]));
+        const float d = amax / 127.f;
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        out[b].d = f32_to_fp16(d);
+        for (int e = 0; e < kQK; ++e) out[b].qs[e] = int8_t(std::nearbyint(xb[e] * id));
+    }
+}
+
+void store_kv_row(DType type, const float* x, int64_t n, uint8_t* dst) {
+    if (type == DType::Q8_0) {
+        quantize_q8_0(x, n, reinterpret_cast<BlockQ8_0*>(dst));
+        return;
+    }
+    auto* h = reinterpret_cast<uint16_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) h[i] = f32_to_fp16(x[i]);
+}
+
+namespace {
+
+// Element d of one head's row of an F16 or Q8_0 cache.
+float kv_elem(DType type, const uint8_t* row, int d) {
+    if (type == DType::Q8_0) {
+        const auto& b = reinterpret_cast<const BlockQ8_0*>(row)[d / kQK];
+        return fp16_to_f32(b.d) * float(b.qs[d % kQK]);
+    }
+    return fp16_to_f32(reinterpret_cast<const uint16_t*>(row)[d]);
+}
+
+// One query row: scores in scratch[0..n), out[0..head_dim).
+void attention_row(const float* q, const KvHeadView& kv, const int32_t* cells, int32_t n,
+                   int head_dim, float scale, float* out, float* scratch) {
+    // The reference engine multiplies half keys by the query rounded to half, and Q8_0 keys by
+    // the query quantized to Q8_0 (exact integer block sums times d_k * d_q).
     float qh[1024];
-    for (int d = 0; d < head_dim; ++d) qh[d] = fp16_to_f32(f32_to_fp16(q[d]));
+    BlockQ8_0 qb[1024 / kQK];
+    if (kv.type == DType::Q8_0)
+        quantize_q8_0(q, head_dim, qb);
+    else
+        for (int d = 0; d < head_dim; ++d) qh[d] = fp16_to_f32(f32_to_fp16(q[d]));
     float mx = -INFINITY;
     for (int32_t j = 0; j < n; ++j) {
-        const uint16_t* kr = k + size_t(cells[j]) * kv_stride;
+        const uint8_t* kr = kv.k + size_t(cells[j]) * kv.row_bytes;
         double s = 0;
-        for (int d = 0; d < head_dim; ++d) s += double(qh[d]) * fp16_to_f32(kr[d]);
+        if (kv.type == DType::Q8_0) {
+            const auto* kb = reinterpret_cast<const BlockQ8_0*>(kr);
+            for (int b = 0; b < head_dim / kQK; ++b) {
+                int isum = 0;
+                for (int e = 0; e < kQK; ++e) isum += int(kb[b].qs[e]) * int(qb[b].qs[e]);
+                s += double(fp16_to_f32(kb[b].d)) * double(fp16_to_f32(qb[b].d)) * double(isum);
+            }
+        } else {
+            const auto* kh = reinterpret_cast<const uint16_t*>(kr);
+            for (int d = 0; d < head_dim; ++d) s += double(qh[d]) * fp16_to_f32(kh[d]);
+        }
         scratch[j] = float(s) * scale;
         mx = std::max(mx, scratch[j]);
     }
@@ -149,9 +196,17 @@ void attention_head(const float* q, const uint16_t* k, const uint16_t* v, size_t
     std::fill(out, out + head_dim, 0.0f);
     for (int32_t j = 0; j < n; ++j) {
         const float p = fp16_to_f32(f32_to_fp16(scratch[j] * inv));
-        const uint16_t* vr = v + size_t(cells[j]) * kv_stride;
-        for (int d = 0; d < head_dim; ++d) out[d] += p * fp16_to_f32(vr[d]);
+        const uint8_t* vr = kv.v + size_t(cells[j]) * kv.row_bytes;
+        for (int d = 0; d < head_dim; ++d) out[d] += p * kv_elem(kv.type, vr, d);
     }
+}
+
+}  // namespace
+
+void attention(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells, int head_dim,
+               float scale, float* scratch) {
+    for (int r = 0; r < rows.n_rows; ++r)
+        attention_row(rows.q[r], kv, cells, rows.n_vis[r], head_dim, scale, rows.out[r], scratch);
 }
 
 }  // namespace ref

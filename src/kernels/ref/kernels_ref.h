@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/quant_blocks.h"
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
 
@@ -15,8 +16,14 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t 
 void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base, bool neox,
           const float* freq_factors);
 void swiglu(const float* g, const float* u, float* a, int64_t n);
-void attention_head(const float* q, const uint16_t* k, const uint16_t* v, size_t kv_stride,
-                    const int32_t* cells, int32_t n, int head_dim, float scale, float* out,
-                    float* scratch);
+void attention(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells, int head_dim,
+               float scale, float* scratch);
+
+// n floats (a multiple of 32) -> n / 32 Q8_0 blocks with the run-time rounding of the reference
+// engine (d = max|x| / 127 stored as half, q = round-half-even(x * 127 / max)), as quantize_acts.
+void quantize_q8_0(const float* x, int64_t n, BlockQ8_0* out);
+// One head's keys or values (n floats) as the cache stores them: F16 (round to nearest even)
+// or Q8_0 (quantize_q8_0); row_size(type, n) bytes at dst.
+void store_kv_row(DType type, const float* x, int64_t n, uint8_t* dst);
 
 }  // namespace ponder::kernels::ref

@@ -1,12 +1,13 @@
 // rms_norm, rope, swiglu, attention kernels for AVX2 (compiled with this level's flags only; see
 // dispatch.h).
 #if defined(__x86_64__)
-#include "kernels/dispatch.h"
+#define PONDER_ATT_AVX512 0
+#include "kernels/x86/attention_impl.h"
 
 namespace ponder::kernels {
 
 void register_ops_avx2(KernelTable& t) {
-    (void)t;  // no kernels of this group yet: the reference is used
+    t.attention = attention_simd;
 }
 
 }  // namespace ponder::kernels

@@ -1,12 +1,19 @@
 // rms_norm, rope, swiglu, attention kernels for AVX512 (compiled with this level's flags only; see
 // dispatch.h).
 #if defined(__x86_64__)
-#include "kernels/dispatch.h"
+// GCC 12's AVX-512 headers build some results from _mm512_undefined_*() and then warn about
+// their own uninitialized variable (__Y) at -O3; the values are fully overwritten.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#define PONDER_ATT_AVX512 1
+#include "kernels/x86/attention_impl.h"
 
 namespace ponder::kernels {
 
 void register_ops_avx512(KernelTable& t) {
-    (void)t;  // no kernels of this group yet: the reference is used
+    t.attention = attention_simd;
 }
 
 }  // namespace ponder::kernels

@@ -1,0 +1,69 @@
+// Attention kernel speed (kernels.h `attention`), one thread, every ISA level this CPU runs:
+// the decode step of a Qwen2.5-0.5B-shaped layer (one job of 7 query rows sharing a KV head,
+// head_dim 64) over n cached cells, F16 and Q8_0 caches. Prints the best of the repetitions
+// (the least disturbed by other processes) per call and per cell.
+//
+//   bench_attention [n_cells = 4096] [reps = 20]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/quant.h"
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
+#include "kernels/ref/kernels_ref.h"
+
+using namespace ponder;
+using namespace ponder::kernels;
+
+int main(int argc, char** argv) {
+    const int32_t n = argc > 1 ? std::atoi(argv[1]) : 4096;
+    const int reps = argc > 2 ? std::atoi(argv[2]) : 20;
+    const int hd = 64, rows = 7;
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(hd)), q(static_cast<size_t>(rows * hd)),
+        out(static_cast<size_t>(rows * hd));
+    for (auto& e : q) e = nd(rng);
+    std::vector<int32_t> cells(static_cast<size_t>(n));
+    std::iota(cells.begin(), cells.end(), 0);
+    std::vector<float> scratch(attention_scratch_floats(rows, n, hd));
+    for (DType t : {DType::F16, DType::Q8_0}) {
+        const size_t row = row_size(t, hd);
+        std::vector<uint8_t> k(row * size_t(n)), v(row * size_t(n));
+        for (int32_t c = 0; c < n; ++c) {
+            for (auto& e : x) e = nd(rng);
+            ref::store_kv_row(t, x.data(), hd, k.data() + size_t(c) * row);
+            for (auto& e : x) e = nd(rng);
+            ref::store_kv_row(t, x.data(), hd, v.data() + size_t(c) * row);
+        }
+        AttentionRows job;
+        job.n_rows = rows;
+        for (int r = 0; r < rows; ++r) {
+            job.q[r] = q.data() + r * hd;
+            job.out[r] = out.data() + r * hd;
+            job.n_vis[r] = n;
+        }
+        const KvHeadView kv{t, k.data(), v.data(), row};
+        for (int i = 0; i <= int(best_isa()); ++i) {
+            const AttentionFn fn = kernel_table(Isa(i)).attention;
+            double best = 1e30;
+            for (int rep = 0; rep < (i == 0 ? std::max(1, reps / 5) : reps); ++rep) {
+                const auto t0 = std::chrono::steady_clock::now();
+                fn(job, kv, cells.data(), hd, 0.125f, scratch.data());
+                best = std::min(
+                    best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            }
+            std::printf("%-5s %-7s rows=%d hd=%d cells=%d: %9.1f us per call, %6.1f ns per cell\n",
+                        std::string(dtype_name(t)).c_str(), std::string(isa_name(Isa(i))).c_str(),
+                        rows, hd, n, best * 1e6, best * 1e9 / n);
+        }
+    }
+}

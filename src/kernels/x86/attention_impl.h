@@ -1,0 +1,379 @@
+// The fused GQA attention kernel (kernels.h, `attention`), written once and compiled twice: by
+// ops_avx2.cpp (AVX2 + FMA + F16C) and by ops_avx512.cpp (adds AVX-512: 8-double accumulators
+// and `vpdpbusd`). Include this header from those two files only, after defining
+// PONDER_ATT_AVX512 to 0 or 1. Everything here has internal linkage (anonymous namespace), so
+// each ISA file keeps its own copy.
+//
+// One call handles up to kMaxAttentionRows query rows that share one KV head and one cell list:
+// each K and V row is converted to floats once and used by every row of the job.
+//
+// Numerics (the reference is ref::attention; tests/kernels/test_attention.cpp states bounds):
+// - F16 K: the query rounded to half, products q*k exact in float, summed in double (8 lanes,
+//   then a tree): the reference's double sum up to the order of additions.
+// - Q8_0 K: the query quantized by ref::quantize_q8_0 (bit-identical), per block the exact
+//   integer dot product times the exact double d_k * d_q, summed in double.
+// - Softmax: two passes; exp by a degree-6 polynomial after range reduction (about 1 ulp,
+//   where the reference calls std::exp), the sum in double, probabilities rounded to half.
+// - V: p * v accumulated in float per element in cell order, as the reference does (exact
+//   products for F16 V; for Q8_0 V the product may round differently where FMA is used).
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "core/fp16.h"
+#include "core/quant_blocks.h"
+#include "kernels/dispatch.h"
+#include "kernels/ref/kernels_ref.h"
+
+#ifndef PONDER_ATT_AVX512
+#error "define PONDER_ATT_AVX512 before including attention_impl.h"
+#endif
+
+namespace ponder::kernels {
+namespace {
+
+// The largest head the kernels take (the decoder's limit).
+constexpr int kMaxHeadDimAttention = 1024;
+
+// ---- small vector helpers (8 floats) ----------------------------------------------------------
+
+inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+// exp(x) for 8 floats, x <= ~88; inputs below -87.3 give a tiny positive value (callers round
+// the result to half, where it becomes 0, as the reference's std::exp result does).
+inline __m256 exp8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // r = x - n ln2 in two steps (ln2 = hi + lo, hi with few mantissa bits so n*hi is exact).
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    // exp(r) on |r| <= ln2/2: 1 + r + r^2 * P(r), P the minimax fit of (exp(r) - 1 - r) / r^2.
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 r2 = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    // y * 2^n through the exponent field (n in [-126, 127] after the clamp above).
+    const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
+}
+
+// Rounds 8 floats to half precision and back (round to nearest even, as f32_to_fp16).
+inline __m256 round_half8(__m256 x) {
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// ---- double accumulators ----------------------------------------------------------------------
+
+#if PONDER_ATT_AVX512
+struct AccD {
+    __m512d a = _mm512_setzero_pd();
+    void add_f32(__m256 v) { a = _mm512_add_pd(a, _mm512_cvtps_pd(v)); }
+    void fma_i32(__m256i v, __m512d scale) { a = _mm512_fmadd_pd(_mm512_cvtepi32_pd(v), scale, a); }
+    double sum() const { return _mm512_reduce_add_pd(a); }
+};
+using ScaleD = __m512d;
+inline ScaleD scale_d(double s) {
+    return _mm512_set1_pd(s);
+}
+#else
+struct AccD {
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    void add_f32(__m256 v) {
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    void fma_i32(__m256i v, __m256d scale) {
+        lo = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(v)), scale, lo);
+        hi = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)), scale, hi);
+    }
+    double sum() const {
+        const __m256d s = _mm256_add_pd(lo, hi);
+        __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+        t = _mm_add_sd(t, _mm_unpackhi_pd(t, t));
+        return _mm_cvtsd_f64(t);
+    }
+};
+using ScaleD = __m256d;
+inline ScaleD scale_d(double s) {
+    return _mm256_set1_pd(s);
+}
+#endif
+
+// 8 int32 lanes: sums of 4 products a*b of the 32 int8 pairs (lane i: elements 4i..4i+3).
+inline __m256i dot_i8_lanes(__m256i a, __m256i b) {
+    const __m256i ua = _mm256_sign_epi8(a, a);  // |a|
+    const __m256i sb = _mm256_sign_epi8(b, a);  // b with a's sign
+#if PONDER_ATT_AVX512
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ua, sb);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ua, sb), _mm256_set1_epi16(1));
+#endif
+}
+
+// ---- K / V row conversion -----------------------------------------------------------------------
+
+// One head's row (hd elements) of an F16 or Q8_0 cache to floats.
+inline void row_to_f32(DType type, const uint8_t* src, int hd, float* dst) {
+    if (type == DType::F16) {
+        const auto* h = reinterpret_cast<const uint16_t*>(src);
+        int d = 0;
+        for (; d + 8 <= hd; d += 8)
+            _mm256_storeu_ps(
+                dst + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d))));
+        for (; d < hd; ++d) dst[d] = fp16_to_f32(h[d]);
+        return;
+    }
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(src);
+    for (int k = 0; k < hd / kQK; ++k) {
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[k].d));
+        for (int i = 0; i < kQK; i += 8) {
+            const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[k].qs + i));
+            const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+            _mm256_storeu_ps(dst + k * kQK + i, _mm256_mul_ps(d, q));
+        }
+    }
+}
+
+// ---- the kernel --------------------------------------------------------------------------------
+
+// Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
+#if PONDER_ATT_AVX512
+using VecD = __m512d;  // 8 doubles
+constexpr int kDW = 8;
+inline VecD loadd(const double* p) {
+    return _mm512_loadu_pd(p);
+}
+inline VecD fmad(VecD a, VecD b, VecD c) {
+    return _mm512_fmadd_pd(a, b, c);
+}
+inline VecD zerod() {
+    return _mm512_setzero_pd();
+}
+inline double sumd(VecD v) {
+    return _mm512_reduce_add_pd(v);
+}
+// 8 floats -> 8 doubles.
+inline void store_f32_as_f64(double* dst, __m256 v) {
+    _mm512_storeu_pd(dst, _mm512_cvtps_pd(v));
+}
+#else
+using VecD = __m256d;  // 4 doubles
+constexpr int kDW = 4;
+inline VecD loadd(const double* p) {
+    return _mm256_loadu_pd(p);
+}
+inline VecD fmad(VecD a, VecD b, VecD c) {
+    return _mm256_fmadd_pd(a, b, c);
+}
+inline VecD zerod() {
+    return _mm256_setzero_pd();
+}
+inline double sumd(VecD v) {
+    __m128d t = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    t = _mm_add_sd(t, _mm_unpackhi_pd(t, t));
+    return _mm_cvtsd_f64(t);
+}
+inline void store_f32_as_f64(double* dst, __m256 v) {
+    _mm256_storeu_pd(dst, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    _mm256_storeu_pd(dst + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+#endif
+
+// Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
+// The half query and keys are held as doubles, so each product is exact and one double FMA
+// adds it; kG cells at a time share each loaded query chunk and keep kG FMA chains in flight.
+void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
+                int hd, float scale, float* sc, double* qd) {
+    constexpr int kG = 4;
+    const int R = job.n_rows;
+    const int hdw = hd - hd % kDW;
+    for (int r = 0; r < R; ++r)
+        for (int d = 0; d < hd; ++d) qd[r * hd + d] = fp16_to_f32(f32_to_fp16(job.q[r][d]));
+    alignas(64) double kd[kG * kMaxHeadDimAttention];
+    float kf[kMaxHeadDimAttention];
+    for (int32_t j0 = 0; j0 < n; j0 += kG) {
+        const int g = std::min<int32_t>(kG, n - j0);
+        for (int c = 0; c < g; ++c) {
+            row_to_f32(DType::F16, kv.k + size_t(cells[j0 + c]) * kv.row_bytes, hd, kf);
+            int d = 0;
+            for (; d + 8 <= hd; d += 8) store_f32_as_f64(kd + c * hd + d, _mm256_loadu_ps(kf + d));
+            for (; d < hd; ++d) kd[c * hd + d] = kf[d];
+        }
+        for (int r = 0; r < R; ++r) {
+            if (j0 >= job.n_vis[r]) continue;
+            const double* q = qd + r * hd;
+            float* out = sc + size_t(r) * size_t(n) + size_t(j0);
+            const int gv = std::min(g, job.n_vis[r] - j0);
+            if (g == kG) {
+                VecD a0 = zerod(), a1 = zerod(), a2 = zerod(), a3 = zerod();
+                for (int d = 0; d < hdw; d += kDW) {
+                    const VecD qv = loadd(q + d);
+                    a0 = fmad(qv, loadd(kd + d), a0);
+                    a1 = fmad(qv, loadd(kd + hd + d), a1);
+                    a2 = fmad(qv, loadd(kd + 2 * hd + d), a2);
+                    a3 = fmad(qv, loadd(kd + 3 * hd + d), a3);
+                }
+                double s[kG] = {sumd(a0), sumd(a1), sumd(a2), sumd(a3)};
+                for (int d = hdw; d < hd; ++d)
+                    for (int c = 0; c < kG; ++c) s[c] += q[d] * kd[c * hd + d];
+                for (int c = 0; c < gv; ++c) out[c] = float(s[c]) * scale;
+            } else {
+                for (int c = 0; c < gv; ++c) {
+                    VecD a = zerod();
+                    for (int d = 0; d < hdw; d += kDW)
+                        a = fmad(loadd(q + d), loadd(kd + c * hd + d), a);
+                    double s = sumd(a);
+                    for (int d = hdw; d < hd; ++d) s += q[d] * kd[c * hd + d];
+                    out[c] = float(s) * scale;
+                }
+            }
+        }
+    }
+}
+
+void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
+                 int hd, float scale, float* sc, BlockQ8_0* qb) {
+    const int R = job.n_rows;
+    const int nb = hd / kQK;
+    double dq[kMaxAttentionRows * (kMaxHeadDimAttention / kQK)];
+    double dk[kMaxHeadDimAttention / kQK];
+    for (int r = 0; r < R; ++r) {
+        ref::quantize_q8_0(job.q[r], hd, qb + r * nb);
+        for (int b = 0; b < nb; ++b) dq[r * nb + b] = _cvtsh_ss(qb[r * nb + b].d);
+    }
+    for (int32_t j = 0; j < n; ++j) {
+        const auto* kb = reinterpret_cast<const BlockQ8_0*>(kv.k + size_t(cells[j]) * kv.row_bytes);
+        for (int b = 0; b < nb; ++b) dk[b] = _cvtsh_ss(kb[b].d);
+        for (int r = 0; r < R; ++r) {
+            if (j >= job.n_vis[r]) continue;
+            const BlockQ8_0* q = qb + r * nb;
+            AccD acc;
+            for (int b = 0; b < nb; ++b) {
+                const __m256i kq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kb[b].qs));
+                const __m256i qq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[b].qs));
+                // d_k * d_q: halves, so the double product is exact.
+                acc.fma_i32(dot_i8_lanes(kq, qq), scale_d(dk[b] * dq[r * nb + b]));
+            }
+            sc[size_t(r) * size_t(n) + size_t(j)] = float(acc.sum()) * scale;
+        }
+    }
+}
+
+// In place: sc[0..n) -> half-rounded softmax probabilities.
+void softmax_row(float* sc, int32_t n) {
+    const int32_t n8 = n & ~7;
+    __m256 m8 = _mm256_set1_ps(-INFINITY);
+    for (int32_t j = 0; j < n8; j += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(sc + j));
+    float mx = hmax8(m8);
+    for (int32_t j = n8; j < n; ++j) mx = std::max(mx, sc[j]);
+    const __m256 vmx = _mm256_set1_ps(mx);
+    AccD acc;
+    double sum = 0;
+    for (int32_t j = 0; j < n8; j += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), vmx));
+        _mm256_storeu_ps(sc + j, e);
+        acc.add_f32(e);
+    }
+    if (n8 < n) {
+        float tmp[8] = {};
+        for (int32_t j = n8; j < n; ++j) tmp[j - n8] = sc[j] - mx;
+        const __m256 e = exp8(_mm256_loadu_ps(tmp));
+        _mm256_storeu_ps(tmp, e);
+        for (int32_t j = n8; j < n; ++j) {
+            sc[j] = tmp[j - n8];
+            sum += tmp[j - n8];
+        }
+    }
+    sum += acc.sum();
+    const __m256 inv = _mm256_set1_ps(float(1.0 / sum));
+    for (int32_t j = 0; j < n8; j += 8)
+        _mm256_storeu_ps(sc + j, round_half8(_mm256_mul_ps(_mm256_loadu_ps(sc + j), inv)));
+    const float invs = float(1.0 / sum);
+    for (int32_t j = n8; j < n; ++j) sc[j] = fp16_to_f32(f32_to_fp16(sc[j] * invs));
+}
+
+void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
+                    int head_dim, float scale, float* scratch) {
+    const int R = job.n_rows;
+    const int hd = head_dim;
+    int32_t n = 0;
+    for (int r = 0; r < R; ++r) n = std::max(n, job.n_vis[r]);
+    // scratch: scores [R, n] | Q8_0 query blocks. The F16 path's queries as doubles ([R, hd])
+    // live in a buffer per thread.
+    float* sc = scratch;
+    float* qbuf = sc + size_t(R) * size_t(n);
+    if (kv.type == DType::Q8_0)
+        scores_q8_0(job, kv, cells, n, hd, scale, sc, reinterpret_cast<BlockQ8_0*>(qbuf));
+    else {
+        thread_local std::vector<double> qd;
+        if (qd.size() < size_t(R) * size_t(hd)) qd.resize(size_t(R) * size_t(hd));
+        scores_f16(job, kv, cells, n, hd, scale, sc, qd.data());
+    }
+    for (int r = 0; r < R; ++r) {
+        if (job.n_vis[r] > 0) softmax_row(sc + size_t(r) * size_t(n), job.n_vis[r]);
+        std::fill(job.out[r], job.out[r] + hd, 0.0f);
+    }
+    // out_r += p_rj * v_j in cell order: V rows are converted kVB cells at a time, then each
+    // row's output is held in registers (32 floats at a time) across the block's cells.
+    constexpr int kVB = 16;
+    thread_local std::vector<float> vbuf;
+    if (vbuf.size() < size_t(kVB) * size_t(hd)) vbuf.resize(size_t(kVB) * size_t(hd));
+    float* vb = vbuf.data();
+    for (int32_t j0 = 0; j0 < n; j0 += kVB) {
+        const int g = std::min<int32_t>(kVB, n - j0);
+        for (int c = 0; c < g; ++c)
+            row_to_f32(kv.type, kv.v + size_t(cells[j0 + c]) * kv.row_bytes, hd, vb + c * hd);
+        for (int r = 0; r < R; ++r) {
+            const int gv = std::min<int32_t>(g, job.n_vis[r] - j0);
+            if (gv <= 0) continue;
+            const float* p = sc + size_t(r) * size_t(n) + size_t(j0);
+            float* o = job.out[r];
+            int d = 0;
+            for (; d + 32 <= hd; d += 32) {
+                __m256 a0 = _mm256_loadu_ps(o + d), a1 = _mm256_loadu_ps(o + d + 8);
+                __m256 a2 = _mm256_loadu_ps(o + d + 16), a3 = _mm256_loadu_ps(o + d + 24);
+                for (int c = 0; c < gv; ++c) {
+                    const __m256 pc = _mm256_set1_ps(p[c]);
+                    const float* v = vb + c * hd + d;
+                    a0 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v), a0);
+                    a1 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v + 8), a1);
+                    a2 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v + 16), a2);
+                    a3 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v + 24), a3);
+                }
+                _mm256_storeu_ps(o + d, a0);
+                _mm256_storeu_ps(o + d + 8, a1);
+                _mm256_storeu_ps(o + d + 16, a2);
+                _mm256_storeu_ps(o + d + 24, a3);
+            }
+            for (; d + 8 <= hd; d += 8) {
+                __m256 a = _mm256_loadu_ps(o + d);
+                for (int c = 0; c < gv; ++c)
+                    a = _mm256_fmadd_ps(_mm256_set1_ps(p[c]), _mm256_loadu_ps(vb + c * hd + d), a);
+                _mm256_storeu_ps(o + d, a);
+            }
+            for (; d < hd; ++d) {
+                float a = o[d];
+                for (int c = 0; c < gv; ++c) a += p[c] * vb[c * hd + d];
+                o[d] = a;
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace ponder::kernels

@@ -1,0 +1,250 @@
+// The fused GQA attention kernel (kernels.h `attention`) on every ISA level this CPU supports
+// against the scalar reference (ref::attention), for F16 and Q8_0 caches, head_dim 64 / 128 /
+// 96, GQA groups 1 / 2 / 7, 1..300 visible cells, two sequences with interleaved cells.
+//
+// Bounds. The kernels compute the same quantities as the reference (query rounded to half or
+// quantized bit-identically, scores summed in double, probabilities rounded to half, p * v
+// summed in float in cell order). They differ in exp (a polynomial of about 1-2 ulp against
+// std::exp) and the order of the double additions (negligible). A 2-ulp change of an
+// unrounded probability can move its half rounding by one half-ulp step (2^-11 relative), so
+// |out - ref| <= 2^-10 * sum_j p_j |v_j| + float rounding of the sum; we check
+// |out - ref| <= 2e-3 * sum_j p_j |v_j| + 1e-6, a bound of about twice that. The reference
+// itself is checked against a plain double-precision softmax attention with the half/Q8_0
+// rounding of its inputs stated separately (RefMatchesDoubleAttention).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "core/fp16.h"
+#include "core/quant.h"
+#include "core/quant_blocks.h"
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
+#include "kernels/ref/kernels_ref.h"
+
+namespace ponder::kernels {
+namespace {
+
+std::vector<Isa> isas() {
+    std::vector<Isa> v;
+    for (int i = 0; i <= int(best_isa()); ++i) v.push_back(Isa(i));
+    return v;
+}
+
+// A cache of one layer: n_cells cells of n_kv heads, keys and values random normal.
+struct TestCache {
+    DType type;
+    int n_kv, hd;
+    size_t head_bytes, row_bytes;
+    std::vector<uint8_t> k, v;
+    std::vector<float> kf, vf;  // the stored values, decoded (for the double check)
+
+    TestCache(DType t, int n_cells, int n_kv_, int hd_, uint32_t seed)
+        : type(t), n_kv(n_kv_), hd(hd_) {
+        head_bytes = row_size(t, hd);
+        row_bytes = head_bytes * size_t(n_kv);
+        k.resize(row_bytes * size_t(n_cells));
+        v.resize(row_bytes * size_t(n_cells));
+        kf.resize(size_t(n_cells) * size_t(n_kv) * size_t(hd));
+        vf.resize(kf.size());
+        std::mt19937 rng(seed);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        std::vector<float> x(static_cast<size_t>(hd));
+        for (int c = 0; c < n_cells; ++c)
+            for (int h = 0; h < n_kv; ++h)
+                for (int which = 0; which < 2; ++which) {
+                    for (auto& e : x) e = nd(rng);
+                    uint8_t* dst = (which ? v.data() : k.data()) + size_t(c) * row_bytes +
+                                   size_t(h) * head_bytes;
+                    ref::store_kv_row(t, x.data(), hd, dst);
+                    float* dec = (which ? vf.data() : kf.data()) +
+                                 (size_t(c) * size_t(n_kv) + size_t(h)) * size_t(hd);
+                    dequantize_row(t, dst, dec, hd);
+                }
+    }
+    KvHeadView head(int h) const {
+        return {type, k.data() + size_t(h) * head_bytes, v.data() + size_t(h) * head_bytes,
+                row_bytes};
+    }
+};
+
+struct Case {
+    DType type;
+    int hd, group, n_cells;
+};
+
+// Jobs as the decoder builds them: the queries of consecutive tokens of one sequence and all
+// heads of one KV group; token t of a sequence sees its first base + t cells.
+struct Jobs {
+    std::vector<float> q;
+    std::vector<AttentionRows> rows;
+    std::vector<int> kv_head;
+    std::vector<const int32_t*> cells;
+};
+
+void run_case(const Case& cs, uint32_t seed) {
+    SCOPED_TRACE(testing::Message() << dtype_name(cs.type) << " hd=" << cs.hd
+                                    << " group=" << cs.group << " cells=" << cs.n_cells);
+    const int n_kv = 2;
+    const int n_head = n_kv * cs.group;
+    TestCache cache(cs.type, cs.n_cells, n_kv, cs.hd, seed);
+    // Two sequences: the cells alternate between them in a shuffled order.
+    std::vector<int32_t> all(size_t(cs.n_cells));
+    std::iota(all.begin(), all.end(), 0);
+    std::mt19937 rng(seed + 1);
+    std::shuffle(all.begin(), all.end(), rng);
+    std::vector<int32_t> seq_cells[2];
+    for (size_t i = 0; i < all.size(); ++i) seq_cells[i % 2].push_back(all[i]);
+
+    const int tokens_per_seq = 5;
+    std::normal_distribution<float> nd(0.0f, 1.5f);
+    std::vector<float> q(size_t(2 * tokens_per_seq * n_head * cs.hd));
+    for (auto& x : q) x = nd(rng);
+    const size_t n_q_rows = q.size() / size_t(cs.hd);
+    std::vector<float> out_ref(q.size()), out(q.size());
+    std::vector<AttentionRows> jobs;
+    std::vector<int> job_head, job_seq;
+    for (int s = 0; s < 2; ++s) {
+        const int32_t n_seq = int32_t(seq_cells[s].size());
+        if (n_seq == 0) continue;
+        for (int h = 0; h < n_kv; ++h) {
+            AttentionRows job;
+            for (int t = 0; t < tokens_per_seq; ++t)
+                for (int g = 0; g < cs.group; ++g) {
+                    if (job.n_rows == kMaxAttentionRows) {
+                        jobs.push_back(job);
+                        job_head.push_back(h);
+                        job_seq.push_back(s);
+                        job = AttentionRows{};
+                    }
+                    const size_t row = size_t((s * tokens_per_seq + t) * n_head + h * cs.group + g);
+                    job.q[job.n_rows] = q.data() + row * size_t(cs.hd);
+                    job.out[job.n_rows] = out.data() + row * size_t(cs.hd);
+                    job.n_vis[job.n_rows] = std::max(1, n_seq - (tokens_per_seq - 1 - t));
+                    ++job.n_rows;
+                }
+            jobs.push_back(job);
+            job_head.push_back(h);
+            job_seq.push_back(s);
+        }
+    }
+    std::vector<float> scratch(
+        attention_scratch_floats(kMaxAttentionRows, int32_t(cs.n_cells), cs.hd));
+
+    // Reference outputs.
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        AttentionRows rj = jobs[i];
+        for (int r = 0; r < rj.n_rows; ++r)
+            rj.out[r] = out_ref.data() + (jobs[i].out[r] - out.data());
+        ref::attention(rj, cache.head(job_head[i]), seq_cells[job_seq[i]].data(), cs.hd,
+                       1.0f / std::sqrt(float(cs.hd)), scratch.data());
+    }
+    // The bound's scale per output element: sum_j p_j |v_j| <= max_j |v_j| over visible cells.
+    std::vector<float> vmax(n_q_rows, -1.0f);  // -1: a row of no job (its sequence is empty)
+    for (size_t i = 0; i < jobs.size(); ++i)
+        for (int r = 0; r < jobs[i].n_rows; ++r) {
+            const size_t row = size_t(jobs[i].out[r] - out.data()) / size_t(cs.hd);
+            vmax[row] = 0.0f;
+            for (int32_t j = 0; j < jobs[i].n_vis[r]; ++j) {
+                const float* vr =
+                    cache.vf.data() + (size_t(seq_cells[job_seq[i]][size_t(j)]) * size_t(n_kv) +
+                                       size_t(job_head[i])) *
+                                          size_t(cs.hd);
+                for (int d = 0; d < cs.hd; ++d) vmax[row] = std::max(vmax[row], std::fabs(vr[d]));
+            }
+        }
+
+    for (Isa isa : isas()) {
+        SCOPED_TRACE(isa_name(isa));
+        const AttentionFn fn = kernel_table(isa).attention;
+        ASSERT_NE(fn, nullptr);
+        std::fill(out.begin(), out.end(), NAN);
+        for (size_t i = 0; i < jobs.size(); ++i)
+            fn(jobs[i], cache.head(job_head[i]), seq_cells[job_seq[i]].data(), cs.hd,
+               1.0f / std::sqrt(float(cs.hd)), scratch.data());
+        double worst = 0;
+        for (size_t row = 0; row < n_q_rows; ++row)
+            for (int d = 0; d < cs.hd && vmax[row] >= 0.0f; ++d) {
+                const size_t e = row * size_t(cs.hd) + size_t(d);
+                const double err = std::fabs(double(out[e]) - double(out_ref[e]));
+                const double bound = 2e-3 * vmax[row] + 1e-6;
+                worst = std::max(worst, err / bound);
+                ASSERT_LE(err, bound)
+                    << "row " << row << " d " << d << ": " << out[e] << " vs " << out_ref[e];
+            }
+        std::printf("  %s %s hd=%d group=%d cells=%d: worst error / bound = %.3g\n",
+                    std::string(isa_name(isa)).c_str(), std::string(dtype_name(cs.type)).c_str(),
+                    cs.hd, cs.group, cs.n_cells, worst);
+    }
+}
+
+TEST(Attention, IsaVariantsMatchReference) {
+    uint32_t seed = 1;
+    for (DType t : {DType::F16, DType::Q8_0})
+        for (int hd : {64, 128, 96})
+            for (int group : {1, 2, 7})
+                for (int n_cells : {1, 2, 17, 64, 300}) run_case({t, hd, group, n_cells}, seed++);
+}
+
+TEST(Attention, OddHeadDimF16) {
+    // F16 caches accept any head size (tails of the 8-wide loops).
+    run_case({DType::F16, 8, 2, 40}, 99);
+    run_case({DType::F16, 20, 7, 33}, 100);
+}
+
+// The reference against attention in double precision over the values the cache holds, with
+// the query rounded as the reference rounds it: only the float score sum, exp and the half
+// rounding of the probabilities differ, so |ref - exact| <= 2^-10 * max|v| (+ float sums).
+TEST(Attention, RefMatchesDoubleAttention) {
+    for (DType t : {DType::F16, DType::Q8_0}) {
+        const int hd = 64, n = 100;
+        TestCache cache(t, n, 1, hd, 7);
+        std::vector<int32_t> cells(n);
+        std::iota(cells.begin(), cells.end(), 0);
+        std::mt19937 rng(8);
+        std::normal_distribution<float> nd(0.0f, 1.5f);
+        std::vector<float> q(hd), out(hd);
+        for (auto& x : q) x = nd(rng);
+        // The query as the reference sees it.
+        std::vector<float> qr(hd);
+        if (t == DType::F16) {
+            for (int d = 0; d < hd; ++d) qr[d] = fp16_to_f32(f32_to_fp16(q[d]));
+        } else {
+            std::vector<BlockQ8_0> qb(hd / kQK);
+            ref::quantize_q8_0(q.data(), hd, qb.data());
+            dequantize_row(DType::Q8_0, qb.data(), qr.data(), hd);
+        }
+        AttentionRows job;
+        job.n_rows = 1;
+        job.q[0] = q.data();
+        job.out[0] = out.data();
+        job.n_vis[0] = n;
+        std::vector<float> scratch(attention_scratch_floats(1, n, hd));
+        const float scale = 1.0f / std::sqrt(float(hd));
+        ref::attention(job, cache.head(0), cells.data(), hd, scale, scratch.data());
+        std::vector<double> s(n);
+        double mx = -1e300, sum = 0, vmax = 0;
+        for (int j = 0; j < n; ++j) {
+            double acc = 0;
+            for (int d = 0; d < hd; ++d) acc += double(qr[d]) * cache.kf[size_t(j * hd + d)];
+            s[j] = acc * scale;
+            mx = std::max(mx, s[j]);
+        }
+        for (int j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        for (int d = 0; d < hd; ++d) {
+            double o = 0;
+            for (int j = 0; j < n; ++j) {
+                o += s[j] / sum * cache.vf[size_t(j * hd + d)];
+                vmax = std::max(vmax, std::fabs(double(cache.vf[size_t(j * hd + d)])));
+            }
+            EXPECT_NEAR(out[d], o, 1.5e-3 * vmax) << dtype_name(t) << " d " << d;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace ponder::kernels
