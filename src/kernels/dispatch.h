@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "core/dtype.h"
+#include "kernels/kernels.h"
 
 namespace ponder::kernels {
 
@@ -56,12 +57,18 @@ constexpr size_t kMaxDTypeId = 40;
 struct KernelTable {
     Isa isa = Isa::Scalar;
     std::array<GemmKernel, kMaxDTypeId> gemm{};  // indexed by the weight's DType id
+    // Q4_0 weights in the Q4_0x8 layout (kernels/repack.h); null at levels without one (the
+    // model then keeps the row-major layout).
+    GemmKernel gemm_q4_0x8{};
     RmsNormFn rms_norm = nullptr;
     RopeFn rope = nullptr;
     SwigluFn swiglu = nullptr;
     AttentionHeadFn attention_head = nullptr;
 
     const GemmKernel& gemm_for(DType t) const { return gemm[static_cast<size_t>(t)]; }
+    const GemmKernel& gemm_for(DType t, Layout l) const {
+        return l == Layout::Q4_0x8 ? gemm_q4_0x8 : gemm_for(t);
+    }
     GemmKernel& gemm_for(DType t) { return gemm[static_cast<size_t>(t)]; }
 };
 

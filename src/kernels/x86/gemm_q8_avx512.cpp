@@ -166,6 +166,7 @@ void register_gemm_q8_avx512(KernelTable& t) {
                                    tiled<4, 5, float, FloatTile<Load16BF16>::template T>};
     t.gemm_for(DType::Q8_0) = {DType::Q8_0, quantize_q8_0, gemm_rows_or_lanes<FmtQ8_0, 8, 4>};
     t.gemm_for(DType::Q4_0) = {DType::Q8_0, quantize_q8_0, gemm_rows<FmtQ4_0, 8>};
+    t.gemm_q4_0x8 = {DType::Q8_0, quantize_q8_0, gemm_q4_0x8<8>};
     t.gemm_for(DType::Q4_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ4_1, 4, 3, 4>};
     t.gemm_for(DType::Q5_0) = {DType::Q8_0, quantize_q8_0, gemm_rows_or_lanes<FmtQ5_0, 8, 4>};
     t.gemm_for(DType::Q5_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ5_1, 4, 3, 4>};
