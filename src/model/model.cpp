@@ -94,9 +94,16 @@ void Model::repack_weights() {
     // push the page cache (and with it the file) out.
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     if (pages > 0 && page > 0 && total > uint64_t(pages) * uint64_t(page) / 2) return;
-    void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // 2 MiB aligned, so that transparent huge pages can back it (fewer faults while copying,
+    // fewer TLB misses while streaming it per token).
+    const size_t huge = size_t(2) << 20, span = total + huge;
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return;  // not fatal: the row-major kernels read the file directly
-    auto* base = static_cast<uint8_t*>(p);
+    auto* base =
+        reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + huge - 1) / huge * huge);
+#ifdef MADV_HUGEPAGE
+    madvise(base, total, MADV_HUGEPAGE);
+#endif
     const GgufFile& f = *file_;
     const uint8_t* keep = w_.token_embd.data;  // embedding lookups read these rows
     std::map<const uint8_t*, bool> done;
@@ -105,6 +112,14 @@ void Model::repack_weights() {
         uint8_t* dst = base + offset.at(src);
         const size_t n = m->row_bytes * size_t(m->n_rows);
         if (!done[src]) {
+#ifdef MADV_POPULATE_READ
+            if (f.mapped()) {
+                // Fault the source in with one call rather than page by page.
+                const uintptr_t a = reinterpret_cast<uintptr_t>(src), pg = uintptr_t(page);
+                const uintptr_t lo = a / pg * pg, hi = (a + n + pg - 1) / pg * pg;
+                madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
+            }
+#endif
             kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
             done[src] = true;
             // The mapped file's pages of this matrix are not read again: release them (only
@@ -119,8 +134,9 @@ void Model::repack_weights() {
         m->data = dst;
         m->layout = kernels::Layout::Q4_0x8;
     }
-    mprotect(p, total, PROT_READ);
-    repacked_ = std::shared_ptr<uint8_t>(base, [total](uint8_t* q) { munmap(q, total); });
+    mprotect(base, total, PROT_READ);
+    repacked_ =
+        std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [span](uint8_t* q) { munmap(q, span); });
     repacked_bytes_ = total;
 }
 
