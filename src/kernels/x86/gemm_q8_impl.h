@@ -12,7 +12,8 @@
 //   horizontal sum at the end, plus a sequential float sum of m * s for Q4_1 / Q5_1: the
 //   reference's order exactly, so results are bit-identical to dot_row.
 // - Q4_0 (gemm_rows): 8 weight rows in the 8 lanes (transposed on the fly), one integer sum
-//   per block and a sequential FMA per block: also bit-identical to dot_row.
+//   per block and a sequential FMA per block: also bit-identical to dot_row. Models repack
+//   Q4_0 at load into the Q4_0x8 layout (gemm_q4_0x8: the same lanes without the transpose).
 // - The other formats at n_tokens > 1 on AVX-512 (gemm_rows_or_lanes): the same rows-in-lanes
 //   order, about twice as fast as the lane order; NOT bit-identical to dot_row (one float FMA
 //   per block instead of 8 lanes; the tests state the bound).
