@@ -6,6 +6,8 @@
 //                     [--isa scalar,avx2,avx512] [--threads 1,2] [--reps N] [--all]
 // Defaults: every type, the shapes q / kv / up / down / output, T = 1 and 512, every level
 // this CPU runs, 1 and 2 threads, N = 7 (T = 1) or 3 (T > 1) timed calls after one warm-up.
+// Q4_0 is measured twice where the level has a kernel for it: row-major, and repacked into
+// the Q4_0x8 layout models use at load (the "Q4_0x8" lines).
 // Without --all, the very slow combinations are skipped: the scalar level at T > 1 and the
 // output matrix (151,669 rows) at T > 1 (a prompt needs its logits for one token only).
 // Weights are random bytes with sane scales (speed does not depend on the values).
@@ -25,6 +27,7 @@
 #include "core/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernels/repack.h"
 
 using namespace ponder;
 using namespace ponder::kernels;
@@ -168,6 +171,14 @@ int main(int argc, char** argv) {
             if (!listed(shapes, s.name)) continue;
             const auto wbytes = random_weights(t, s.rows, s.cols);
             const Matrix w{t, s.cols, s.rows, wbytes.data(), row_size(t, s.cols)};
+            std::vector<uint8_t> packed;
+            Matrix wx8 = w;
+            if (t == DType::Q4_0 && s.rows % 8 == 0) {
+                packed.resize(w.row_bytes * size_t(s.rows));
+                repack_q4_0x8(w.data, w.row_bytes, s.rows, s.cols, packed.data());
+                wx8.data = packed.data();
+                wx8.layout = Layout::Q4_0x8;
+            }
             for (int64_t T : tokens) {
                 if (!all && T > 1 && s.rows > 100000) continue;
                 std::vector<float> x(size_t(T * s.cols)), y(size_t(T * s.rows));
@@ -180,27 +191,33 @@ int main(int argc, char** argv) {
                     set_active_isa(isa);
                     for (int nth : threads) {
                         ThreadPool pool(nth);
-                        matmul(w, x.data(), T, y.data(), pool);  // warm-up
-                        const int n = reps > 0 ? reps : (T == 1 ? 7 : 3);
-                        std::vector<double> times, cpu;
-                        for (int r = 0; r < n; ++r) {
-                            const double t0 = now_s(), c0 = cpu_s();
-                            matmul(w, x.data(), T, y.data(), pool);
-                            times.push_back(now_s() - t0);
-                            cpu.push_back(cpu_s() - c0);
-                        }
-                        std::sort(times.begin(), times.end());
-                        std::sort(cpu.begin(), cpu.end());
-                        const double med = times[times.size() / 2];
-                        const double cpu_med = cpu[cpu.size() / 2] / nth;
-                        const double rate =
-                            T == 1 ? double(wbytes.size()) / med / 1e9
-                                   : 2.0 * double(s.rows) * double(s.cols) * double(T) / med / 1e9;
-                        std::printf("%-6s %-7s %5lld %-7s %3d %10.3f %10.2f %10.3f %3d\n",
-                                    std::string(dtype_name(t)).c_str(), s.name, (long long)T,
-                                    std::string(isa_name(isa)).c_str(), nth, med * 1e3, rate,
-                                    cpu_med * 1e3, n);
-                        std::fflush(stdout);
+                        auto measure = [&](const Matrix& m, const std::string& label) {
+                            matmul(m, x.data(), T, y.data(), pool);  // warm-up
+                            const int n = reps > 0 ? reps : (T == 1 ? 7 : 3);
+                            std::vector<double> times, cpu;
+                            for (int r = 0; r < n; ++r) {
+                                const double t0 = now_s(), c0 = cpu_s();
+                                matmul(m, x.data(), T, y.data(), pool);
+                                times.push_back(now_s() - t0);
+                                cpu.push_back(cpu_s() - c0);
+                            }
+                            std::sort(times.begin(), times.end());
+                            std::sort(cpu.begin(), cpu.end());
+                            const double med = times[times.size() / 2];
+                            const double cpu_med = cpu[cpu.size() / 2] / nth;
+                            const double rate = T == 1 ? double(wbytes.size()) / med / 1e9
+                                                       : 2.0 * double(s.rows) * double(s.cols) *
+                                                             double(T) / med / 1e9;
+                            std::printf("%-6s %-7s %5lld %-7s %3d %10.3f %10.2f %10.3f %3d\n",
+                                        label.c_str(), s.name, (long long)T,
+                                        std::string(isa_name(isa)).c_str(), nth, med * 1e3, rate,
+                                        cpu_med * 1e3, n);
+                            std::fflush(stdout);
+                        };
+                        measure(w, std::string(dtype_name(t)));
+                        // Q4_0 also in the layout models repack it into at load.
+                        if (!packed.empty() && kernel_table(isa).gemm_q4_0x8.gemm)
+                            measure(wx8, "Q4_0x8");
                     }
                 }
             }

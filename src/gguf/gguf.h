@@ -103,6 +103,8 @@ class GgufFile {
     size_t alignment() const { return alignment_; }
     size_t data_offset() const { return data_offset_; }
     const uint8_t* bytes() const { return base_; }
+    // Whether bytes() is this object's read-only file mapping (open), not the caller's memory.
+    bool mapped() const { return mapped_; }
 
     const std::vector<GgufKV>& metadata() const { return kvs_; }
     const GgufValue* find(std::string_view key) const;

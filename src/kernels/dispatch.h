@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/kernels.h"
 
 namespace ponder::kernels {
 
@@ -64,12 +65,18 @@ constexpr size_t kMaxDTypeId = 40;
 struct KernelTable {
     Isa isa = Isa::Scalar;
     std::array<GemmKernel, kMaxDTypeId> gemm{};  // indexed by the weight's DType id
+    // Q4_0 weights in the Q4_0x8 layout (kernels/repack.h); null at levels without one (the
+    // model then keeps the row-major layout).
+    GemmKernel gemm_q4_0x8{};
     RmsNormFn rms_norm = nullptr;
     RopeFn rope = nullptr;
     SwigluFn swiglu = nullptr;
     AttentionFn attention = nullptr;
 
     const GemmKernel& gemm_for(DType t) const { return gemm[static_cast<size_t>(t)]; }
+    const GemmKernel& gemm_for(DType t, Layout l) const {
+        return l == Layout::Q4_0x8 ? gemm_q4_0x8 : gemm_for(t);
+    }
     GemmKernel& gemm_for(DType t) { return gemm[static_cast<size_t>(t)]; }
 };
 

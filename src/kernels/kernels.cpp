@@ -7,12 +7,26 @@
 #include "core/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/ref/kernels_ref.h"
+#include "kernels/repack.h"
 
 namespace ponder::kernels {
 
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-    const GemmKernel& k = active_kernels().gemm_for(w.type);
+    const GemmKernel& k = active_kernels().gemm_for(w.type, w.layout);
     if (!k.gemm) {
+        if (w.layout == Layout::Q4_0x8) {
+            // A level without the repacked kernel (the level was lowered after loading): the
+            // reference on a row-major copy. Slow, but only tests switch levels that way.
+            std::vector<uint8_t> rows(w.row_bytes * size_t(w.n_rows));
+            for (int64_t r = 0; r < w.n_rows; r += 8)
+                unpack_q4_0x8_group(w.data, w.row_bytes, r, w.n_cols,
+                                    rows.data() + size_t(r) * w.row_bytes);
+            Matrix rm = w;
+            rm.data = rows.data();
+            rm.layout = Layout::RowMajor;
+            ref::matmul(rm, x, n_tokens, y, pool);
+            return;
+        }
         ref::matmul(w, x, n_tokens, y, pool);
         return;
     }

@@ -10,14 +10,19 @@
 
 namespace ponder::kernels {
 
-// A weight matrix as GGUF stores it: n_rows rows of n_cols elements, row-major, of `type`.
-// `data` points into the mapped file (never copied).
+// How a matrix's bytes are arranged: as GGUF stores them (row-major), or a Q4_0 matrix
+// repacked at load into 8-row groups (kernels/repack.h; same total size, row_bytes per row).
+enum class Layout { RowMajor, Q4_0x8 };
+
+// A weight matrix: n_rows rows of n_cols elements of `type`. Row-major `data` points into the
+// mapped file (never copied); a Q4_0x8 one into a buffer its Model owns.
 struct Matrix {
     DType type = DType::F32;
     int64_t n_cols = 0;  // ne[0]: the input dimension
     int64_t n_rows = 0;  // ne[1]: the output dimension
     const uint8_t* data = nullptr;
     size_t row_bytes = 0;
+    Layout layout = Layout::RowMajor;
 };
 
 // The format activations are converted to before the dot product with a weight of type t

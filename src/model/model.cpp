@@ -1,12 +1,21 @@
 #include "model/model.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <string_view>
+#include <vector>
 
 #include "core/error.h"
+#include "core/quant_blocks.h"
+#include "kernels/dispatch.h"
+#include "kernels/repack.h"
 
 namespace ponder {
 
-std::unique_ptr<Model> Model::from_file(std::shared_ptr<const GgufFile> file) {
+std::unique_ptr<Model> Model::bind_file(std::shared_ptr<const GgufFile> file) {
     auto m = std::make_unique<Model>();
     m->file_ = std::move(file);
     const GgufFile& f = *m->file_;
@@ -18,11 +27,17 @@ std::unique_ptr<Model> Model::from_file(std::shared_ptr<const GgufFile> file) {
     return m;
 }
 
+std::unique_ptr<Model> Model::from_file(std::shared_ptr<const GgufFile> file) {
+    auto m = bind_file(std::move(file));
+    m->repack_weights();
+    return m;
+}
+
 std::unique_ptr<Model> Model::load(const std::string& path, const Progress& progress,
                                    bool prefetch) {
     std::shared_ptr<const GgufFile> f = GgufFile::open(path);
     if (progress && !progress(0.0f)) fail(path, ": loading cancelled");
-    auto m = from_file(f);
+    auto m = bind_file(f);
     const size_t size = f->file_size();
     if (prefetch && size > 0) {
         const size_t page = 4096, step = size_t(64) << 20;
@@ -34,6 +49,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, const Progress& prog
             if (progress && !progress(float(end) / float(size))) fail(path, ": loading cancelled");
         }
     }
+    // After the prefetch, which would otherwise read back the pages repacking releases.
+    m->repack_weights();
     if (progress && !progress(1.0f)) fail(path, ": loading cancelled");
     return m;
 }
@@ -45,6 +62,82 @@ uint64_t Model::weight_bytes() const {
         total +=
             mb(L.wq) + mb(L.wk) + mb(L.wv) + mb(L.wo) + mb(L.w_gate) + mb(L.w_up) + mb(L.w_down);
     return total;
+}
+
+}  // namespace ponder
+
+namespace ponder {
+
+void Model::repack_weights() {
+    const char* env = std::getenv("PONDER_REPACK");
+    if (env && std::string_view(env) == "0") return;
+    if (!kernels::active_kernels().gemm_q4_0x8.gemm) return;
+    // Every distinct eligible matrix once (two entries may share their bytes).
+    std::vector<kernels::Matrix*> todo;
+    auto consider = [&](kernels::Matrix& m) {
+        if (m.type != DType::Q4_0 || m.layout != kernels::Layout::RowMajor || m.n_rows % 8 != 0 ||
+            m.n_cols % kQK != 0 || m.n_rows == 0)
+            return;
+        todo.push_back(&m);
+    };
+    for (auto& L : w_.layers)
+        for (kernels::Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+            consider(*m);
+    consider(w_.output);
+    std::map<const uint8_t*, size_t> offset;  // source bytes -> offset in the new buffer
+    size_t total = 0;
+    for (const kernels::Matrix* m : todo)
+        if (offset.emplace(m->data, total).second)
+            total += (m->row_bytes * size_t(m->n_rows) + 63) / 64 * 64;
+    if (total == 0) return;
+    // Large models on small machines keep pure mmap: a copy of more than half of memory would
+    // push the page cache (and with it the file) out.
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0 && total > uint64_t(pages) * uint64_t(page) / 2) return;
+    // 2 MiB aligned, so that transparent huge pages can back it (fewer faults while copying,
+    // fewer TLB misses while streaming it per token).
+    const size_t huge = size_t(2) << 20, span = total + huge;
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;  // not fatal: the row-major kernels read the file directly
+    auto* base =
+        reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + huge - 1) / huge * huge);
+#ifdef MADV_HUGEPAGE
+    madvise(base, total, MADV_HUGEPAGE);
+#endif
+    const GgufFile& f = *file_;
+    const uint8_t* keep = w_.token_embd.data;  // embedding lookups read these rows
+    std::map<const uint8_t*, bool> done;
+    for (kernels::Matrix* m : todo) {
+        const uint8_t* src = m->data;
+        uint8_t* dst = base + offset.at(src);
+        const size_t n = m->row_bytes * size_t(m->n_rows);
+        if (!done[src]) {
+#ifdef MADV_POPULATE_READ
+            if (f.mapped()) {
+                // Fault the source in with one call rather than page by page.
+                const uintptr_t a = reinterpret_cast<uintptr_t>(src), pg = uintptr_t(page);
+                const uintptr_t lo = a / pg * pg, hi = (a + n + pg - 1) / pg * pg;
+                madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
+            }
+#endif
+            kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+            done[src] = true;
+            // The mapped file's pages of this matrix are not read again: release them (only
+            // whole pages inside its range; a read-only file mapping refaults if ever touched).
+            if (f.mapped() && src != keep) {
+                const uintptr_t a = reinterpret_cast<uintptr_t>(src);
+                const uintptr_t lo = (a + uintptr_t(page) - 1) / uintptr_t(page) * uintptr_t(page);
+                const uintptr_t hi = (a + n) / uintptr_t(page) * uintptr_t(page);
+                if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+            }
+        }
+        m->data = dst;
+        m->layout = kernels::Layout::Q4_0x8;
+    }
+    mprotect(base, total, PROT_READ);
+    repacked_ =
+        std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [span](uint8_t* q) { munmap(q, span); });
+    repacked_bytes_ = total;
 }
 
 }  // namespace ponder

@@ -177,7 +177,7 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
     auto elems = [](const kernels::Matrix& m) { return int64_t(m.n_cols) * int64_t(m.n_rows); };
     const ModelWeights& w = model->weights();
     r.n_params = elems(w.token_embd);
-    if (w.output.data != w.token_embd.data) r.n_params += elems(w.output);
+    if (model->file().find_tensor("output.weight")) r.n_params += elems(w.output);
     for (const auto& L : w.layers)
         r.n_params += elems(L.wq) + elems(L.wk) + elems(L.wv) + elems(L.wo) + elems(L.w_gate) +
                       elems(L.w_up) + elems(L.w_down);

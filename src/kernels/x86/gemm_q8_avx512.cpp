@@ -148,6 +148,78 @@ void quantize_bf16(const float* x, int64_t n, uint8_t* out) {
     for (; i < n; ++i) y[i] = f32_to_bf16(x[i]);
 }
 
+// Two Q4_0x8 groups (rows r..r+15) x NT tokens in 512-bit registers: group g0 in the low
+// 256 bits, g1 in the high ones, each token's 4-byte groups broadcast to all 16 lanes. Lane
+// for lane the operations of q4_0x8_tile, so the same bits; half the instructions per row.
+template <int NT>
+inline void q4_0x16_tile(const uint8_t* g0, const uint8_t* g1, const uint8_t* acts, size_t arb,
+                         const int32_t* negsum, int64_t nb, float* y, int64_t ldy) {
+    const BlockQ8_0* xr[NT];
+    for (int t = 0; t < NT; ++t) xr[t] = reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb);
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    auto ld256 = [](const uint8_t* p) {
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    };
+    for (int64_t b = 0; b < nb; ++b, g0 += kQ4_0x8Bytes, g1 += kQ4_0x8Bytes) {
+        for (int o = 0; o < 192; o += 64) {
+            _mm_prefetch(reinterpret_cast<const char*>(g0) + kPrefetchBytes + o, _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(g1) + kPrefetchBytes + o, _MM_HINT_T0);
+        }
+        const __m256i d16 = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g0))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(g1)), 1);
+        const __m512 dw = _mm512_cvtph_ps(d16);
+        __m512i wv[8];
+        for (int jj = 0; jj < 4; ++jj) {
+            const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(ld256(g0 + 16 + 32 * jj)),
+                                                 ld256(g1 + 16 + 32 * jj), 1);
+            wv[jj] = _mm512_and_si512(v, mask);
+            wv[4 + jj] = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+        }
+        for (int t = 0; t < NT; ++t) {
+            const int8_t* q = xr[t][b].qs;
+            __m512i s = _mm512_set1_epi32(negsum[t * nb + b]);
+            for (int j = 0; j < 8; ++j) {
+                int32_t x4;
+                std::memcpy(&x4, q + 4 * j, 4);
+                s = _mm512_dpbusd_epi32(s, wv[j], _mm512_set1_epi32(x4));
+            }
+            const __m512 dx = _mm512_set1_ps(half_to_float(xr[t][b].d));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, dx), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// A Q4_0x8 matrix 16 rows at a time (a last group of 8 with the 256-bit tile).
+template <int NT>
+void gemm_q4_0x16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
+                  int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    const int64_t nb = n / kQK;
+    thread_local std::vector<int32_t> negsum;
+    negsum.resize(size_t(n_tokens * nb));
+    block_negsums<BlockQ8_0>(acts, arb, nb, n_tokens, 8, negsum.data());
+    const int32_t* ns = negsum.data();
+    int64_t r = r0;
+    for (; r + 16 <= r1; r += 16) {
+        const uint8_t* g0 = w + size_t(r) * wrb;
+        const uint8_t* g1 = w + size_t(r + 8) * wrb;
+        int64_t t = 0;
+        for (; t + NT <= n_tokens; t += NT)
+            q4_0x16_tile<NT>(g0, g1, acts + size_t(t) * arb, arb, ns + t * nb, nb, y + t * ldy + r,
+                             ldy);
+        for (; t < n_tokens; ++t)
+            q4_0x16_tile<1>(g0, g1, acts + size_t(t) * arb, arb, ns + t * nb, nb, y + t * ldy + r,
+                            ldy);
+    }
+    for (; r < r1; r += 8)
+        for (int64_t t = 0; t < n_tokens; ++t)
+            q4_0x8_tile<1>(w + size_t(r) * wrb, acts + size_t(t) * arb, arb, ns + t * nb, nb,
+                           y + t * ldy + r, ldy);
+}
+
 }  // namespace
 
 // Q8_0 and Q5_0 prompts use the rows-in-lanes kernel (about 2x the lane order's speed; one
@@ -166,6 +238,7 @@ void register_gemm_q8_avx512(KernelTable& t) {
                                    tiled<4, 5, float, FloatTile<Load16BF16>::template T>};
     t.gemm_for(DType::Q8_0) = {DType::Q8_0, quantize_q8_0, gemm_rows_or_lanes<FmtQ8_0, 8, 4>};
     t.gemm_for(DType::Q4_0) = {DType::Q8_0, quantize_q8_0, gemm_rows<FmtQ4_0, 8>};
+    t.gemm_q4_0x8 = {DType::Q8_0, quantize_q8_0, gemm_q4_0x16<8>};
     t.gemm_for(DType::Q4_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ4_1, 4, 3, 4>};
     t.gemm_for(DType::Q5_0) = {DType::Q8_0, quantize_q8_0, gemm_rows_or_lanes<FmtQ5_0, 8, 4>};
     t.gemm_for(DType::Q5_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ5_1, 4, 3, 4>};

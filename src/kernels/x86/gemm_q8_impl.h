@@ -12,7 +12,8 @@
 //   horizontal sum at the end, plus a sequential float sum of m * s for Q4_1 / Q5_1: the
 //   reference's order exactly, so results are bit-identical to dot_row.
 // - Q4_0 (gemm_rows): 8 weight rows in the 8 lanes (transposed on the fly), one integer sum
-//   per block and a sequential FMA per block: also bit-identical to dot_row.
+//   per block and a sequential FMA per block: also bit-identical to dot_row. Models repack
+//   Q4_0 at load into the Q4_0x8 layout (gemm_q4_0x8: the same lanes without the transpose).
 // - The other formats at n_tokens > 1 on AVX-512 (gemm_rows_or_lanes): the same rows-in-lanes
 //   order, about twice as fast as the lane order; NOT bit-identical to dot_row (one float FMA
 //   per block instead of 8 lanes; the tests state the bound).
@@ -29,6 +30,7 @@
 #include "core/fp16.h"
 #include "core/quant_blocks.h"
 #include "kernels/dispatch.h"
+#include "kernels/repack.h"
 
 #ifndef PONDER_GEMM_VNNI
 #error "define PONDER_GEMM_VNNI before including gemm_q8_impl.h"
@@ -465,6 +467,25 @@ inline void rows_tile(const uint8_t* w, size_t wrb, int n_valid, const uint8_t* 
     }
 }
 
+// negsum[t * nb + b] = -off * (sum of token t's block b quants), for n_tokens activation rows.
+template <class A>
+inline void block_negsums(const uint8_t* acts, size_t arb, int64_t nb, int64_t n_tokens, int off,
+                          int32_t* negsum) {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const auto* xb = reinterpret_cast<const A*>(acts + size_t(t) * arb);
+        for (int64_t b = 0; b < nb; ++b) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
+            // sum(x) = sum(x + 128) - 32 * 128, the former from vpsadbw.
+            const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(x, _mm256_set1_epi8(char(0x80))),
+                                                _mm256_setzero_si256());
+            __m128i s =
+                _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+            s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
+            negsum[size_t(t * nb + b)] = -off * (_mm_cvtsi128_si32(s) - 32 * 128);
+        }
+    }
+}
+
 // All rows in groups of 8 (rows_tile), tokens in groups of NT. The weights need unsigned
 // unpacked bytes that maddubs can take (all formats with VNNI; without it, not Q8_0).
 template <class F, int NT>
@@ -476,20 +497,7 @@ void gemm_rows(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, in
     // The activations' block sums, once per call (the caller's thread owns the buffer).
     thread_local std::vector<int32_t> negsum;
     negsum.assign(size_t(n_tokens * nb), 0);
-    if constexpr (F::kOff != 0)
-        for (int64_t t = 0; t < n_tokens; ++t) {
-            const auto* xb = reinterpret_cast<const A*>(acts + size_t(t) * arb);
-            for (int64_t b = 0; b < nb; ++b) {
-                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
-                // sum(x) = sum(x + 128) - 32 * 128, the former from vpsadbw.
-                const __m256i sad = _mm256_sad_epu8(
-                    _mm256_xor_si256(x, _mm256_set1_epi8(char(0x80))), _mm256_setzero_si256());
-                __m128i s =
-                    _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
-                s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
-                negsum[size_t(t * nb + b)] = -F::kOff * (_mm_cvtsi128_si32(s) - 32 * 128);
-            }
-        }
+    if constexpr (F::kOff != 0) block_negsums<A>(acts, arb, nb, n_tokens, F::kOff, negsum.data());
     for (int64_t r = r0; r < r1; r += 8) {
         const int nv = int(std::min<int64_t>(8, r1 - r));
         const uint8_t* wr = w + size_t(r) * wrb;
@@ -512,6 +520,69 @@ void gemm_rows_or_lanes(const uint8_t* w, size_t wrb, const uint8_t* acts, size_
         gemm_lanes<F, R1, 1, R1>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
     else
         gemm_rows<F, NT>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
+}
+
+// ---- Q4_0 repacked into 8-row groups (kernels/repack.h) ----------------------------------
+
+// 8 rows x NT tokens of a Q4_0x8 matrix: g points at the group's first block (kQ4_0x8Bytes per
+// block: 8 fp16 d's, then 4 x 32 bytes where vector jj, lane k holds qs[4jj..4jj+3] of row k).
+// Low nibbles give elements 4jj..4jj+3 of the 8 rows, high nibbles 16+4jj..16+4jj+3: the
+// registers rows_tile<FmtQ4_0> builds with its transpose, here straight from memory. The
+// integer block sums are exact and the FMA per block is the same, so the bits are too.
+template <int NT>
+inline void q4_0x8_tile(const uint8_t* g, const uint8_t* acts, size_t arb, const int32_t* negsum,
+                        int64_t nb, float* y, int64_t ldy) {
+    const BlockQ8_0* xr[NT];
+    for (int t = 0; t < NT; ++t) xr[t] = reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; ++b, g += kQ4_0x8Bytes) {
+        _mm_prefetch(reinterpret_cast<const char*>(g) + kPrefetchBytes, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(g) + kPrefetchBytes + 64, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(g) + kPrefetchBytes + 128, _MM_HINT_T0);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+        __m256i wv[8];
+        for (int jj = 0; jj < 4; ++jj) {
+            const __m256i v =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16 + 32 * jj));
+            wv[jj] = _mm256_and_si256(v, mask);
+            wv[4 + jj] = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+        }
+        for (int t = 0; t < NT; ++t) {
+            const int8_t* q = xr[t][b].qs;
+            __m256i s = _mm256_set1_epi32(negsum[t * nb + b]);
+            for (int j = 0; j < 8; ++j) {
+                int32_t x4;
+                std::memcpy(&x4, q + 4 * j, 4);
+                s = dot_u8s8(s, wv[j], _mm256_set1_epi32(x4));
+            }
+            const __m256 dx = _mm256_set1_ps(half_to_float(xr[t][b].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// A Q4_0x8 matrix (w: groups of 8 rows, 8 * wrb bytes each; r0 and r1 multiples of 8), tokens
+// in groups of NT. Same GemmFn contract as the row-major kernels.
+template <int NT>
+void gemm_q4_0x8(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
+                 int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    const int64_t nb = n / kQK;
+    thread_local std::vector<int32_t> negsum;
+    negsum.resize(size_t(n_tokens * nb));
+    block_negsums<BlockQ8_0>(acts, arb, nb, n_tokens, 8, negsum.data());
+    for (int64_t r = r0; r < r1; r += 8) {
+        const uint8_t* g = w + size_t(r) * wrb;
+        int64_t t = 0;
+        for (; t + NT <= n_tokens; t += NT)
+            q4_0x8_tile<NT>(g, acts + size_t(t) * arb, arb, negsum.data() + t * nb, nb,
+                            y + t * ldy + r, ldy);
+        for (; t < n_tokens; ++t)
+            q4_0x8_tile<1>(g, acts + size_t(t) * arb, arb, negsum.data() + t * nb, nb,
+                           y + t * ldy + r, ldy);
+    }
 }
 
 }  // namespace

@@ -1,0 +1,179 @@
+// The Q4_0x8 layout (kernels/repack.h) and its kernels: the repacked matrix holds exactly the
+// original blocks, and at every level with a Q4_0x8 kernel the result is BIT-IDENTICAL to the
+// row-major kernel and to the reference dot_row (same integer block sums, the same FMA per
+// block in block order). The entry point routes repacked matrices to that kernel, and a level
+// without one (scalar) gets the reference's bits from a row-major copy.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "core/quant.h"
+#include "core/quant_blocks.h"
+#include "core/thread_pool.h"
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
+#include "kernels/ref/dot_ref.h"
+#include "kernels/ref/kernels_ref.h"
+#include "kernels/repack.h"
+
+namespace ponder::kernels {
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+}
+
+// A random Q4_0 matrix (reference quantizer) and its Q4_0x8 copy.
+struct Q4Matrix {
+    std::vector<uint8_t> rows, packed;
+    Matrix m, mx8;
+};
+Q4Matrix make_q4(int64_t n_rows, int64_t n_cols, uint32_t seed) {
+    Q4Matrix q;
+    const size_t rb = row_size(DType::Q4_0, n_cols);
+    q.rows.resize(rb * size_t(n_rows));
+    q.packed.resize(q.rows.size());
+    const auto f = random_floats(size_t(n_rows * n_cols), seed, 1.0f);
+    for (int64_t r = 0; r < n_rows; ++r)
+        quantize_row(DType::Q4_0, f.data() + r * n_cols, q.rows.data() + size_t(r) * rb, n_cols);
+    repack_q4_0x8(q.rows.data(), rb, n_rows, n_cols, q.packed.data());
+    q.m = {DType::Q4_0, n_cols, n_rows, q.rows.data(), rb};
+    q.mx8 = {DType::Q4_0, n_cols, n_rows, q.packed.data(), rb, Layout::Q4_0x8};
+    return q;
+}
+
+std::vector<Isa> isas_with_x8() {
+    std::vector<Isa> v;
+    for (int i = 0; i <= int(best_isa()); ++i)
+        if (kernel_table(Isa(i)).gemm_q4_0x8.gemm) v.push_back(Isa(i));
+    return v;
+}
+
+TEST(RepackQ4_0x8, LayoutHoldsTheOriginalBlocks) {
+    const int64_t rows = 24, cols = 7 * kQK, nb = 7;
+    const auto q = make_q4(rows, cols, 3);
+    // Element by element through the documented layout.
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t b = 0; b < nb; ++b) {
+            const auto& blk =
+                reinterpret_cast<const BlockQ4_0*>(q.rows.data() + size_t(r) * q.m.row_bytes)[b];
+            const uint8_t* g = q.packed.data() + size_t(((r / 8) * nb + b)) * kQ4_0x8Bytes;
+            const int k = int(r % 8);
+            uint16_t d;
+            std::memcpy(&d, g + 2 * k, 2);
+            ASSERT_EQ(d, blk.d) << "row " << r << " block " << b;
+            for (int j = 0; j < 16; ++j)
+                ASSERT_EQ(g[16 + 32 * (j / 4) + 4 * k + j % 4], blk.qs[j])
+                    << "row " << r << " block " << b << " byte " << j;
+        }
+    // And back.
+    std::vector<uint8_t> back(q.rows.size());
+    for (int64_t r = 0; r < rows; r += 8)
+        unpack_q4_0x8_group(q.packed.data(), q.m.row_bytes, r, cols,
+                            back.data() + size_t(r) * q.m.row_bytes);
+    EXPECT_EQ(back, q.rows);
+}
+
+TEST(RepackQ4_0x8, RejectsShapesItCannotHold) {
+    std::vector<uint8_t> src(row_size(DType::Q4_0, 64) * 12), dst(src.size());
+    EXPECT_THROW(repack_q4_0x8(src.data(), row_size(DType::Q4_0, 64), 12, 64, dst.data()), Error);
+    EXPECT_THROW(repack_q4_0x8(src.data(), row_size(DType::Q4_0, 64), 8, 48, dst.data()), Error);
+}
+
+// The Q4_0x8 kernel of `isa` on rows [r0, r1) against the row-major kernel and dot_row.
+void check_x8(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0, int64_t r1,
+              uint32_t seed) {
+    const KernelTable& tab = kernel_table(isa);
+    const GemmKernel& kx = tab.gemm_q4_0x8;
+    const GemmKernel& kr = tab.gemm_for(DType::Q4_0);
+    ASSERT_NE(kx.gemm, nullptr);
+    ASSERT_NE(kr.gemm, nullptr);
+    ASSERT_EQ(kx.act_type, kr.act_type);
+    const int64_t cols = nb * kQK;
+    SCOPED_TRACE(std::string(isa_name(isa)) + " rows=" + std::to_string(rows) +
+                 " blocks=" + std::to_string(nb) + " tokens=" + std::to_string(n_tokens) +
+                 " r0=" + std::to_string(r0) + " r1=" + std::to_string(r1));
+    const auto q = make_q4(rows, cols, seed);
+    auto x = random_floats(size_t(n_tokens * cols), seed + 1, 2.0f);
+    for (int e = 0; e < 32; ++e) x[size_t(e)] = 0.0f;  // an all-zero activation block
+    const size_t arb = row_size(kx.act_type, cols);
+    std::vector<uint8_t> acts(arb * size_t(n_tokens));
+    for (int64_t t = 0; t < n_tokens; ++t)
+        kx.quantize(x.data() + t * cols, cols, acts.data() + size_t(t) * arb);
+    const float sentinel = -12345.0f;
+    std::vector<float> yx(size_t(rows * n_tokens), sentinel), yr(yx.size(), sentinel);
+    kx.gemm(q.packed.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yx.data(),
+            rows);
+    kr.gemm(q.rows.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yr.data(),
+            rows);
+    int failures = 0;
+    for (int64_t t = 0; t < n_tokens && failures < 5; ++t) {
+        QuantizedActs xq;
+        quantize_acts(DType::Q4_0, x.data() + t * cols, cols, xq);
+        for (int64_t r = 0; r < rows; ++r) {
+            const float got = yx[size_t(t * rows + r)];
+            if (r < r0 || r >= r1) {
+                EXPECT_EQ(got, sentinel) << "wrote outside its rows: token " << t << " row " << r;
+                continue;
+            }
+            const float want =
+                dot_row(DType::Q4_0, q.rows.data() + size_t(r) * q.m.row_bytes, xq, cols);
+            const float rowk = yr[size_t(t * rows + r)];
+            if (f32_to_bits(got) != f32_to_bits(want) || f32_to_bits(got) != f32_to_bits(rowk)) {
+                ADD_FAILURE() << "token " << t << " row " << r << ": " << got << " != dot_row "
+                              << want << " / row-major kernel " << rowk;
+                ++failures;
+            }
+        }
+    }
+}
+
+TEST(RepackQ4_0x8, KernelBitIdenticalToReference) {
+    const auto levels = isas_with_x8();
+    if (levels.empty()) GTEST_SKIP() << "no level with a Q4_0x8 kernel on this CPU";
+    for (Isa isa : levels) {
+        uint32_t seed = 1;
+        for (int64_t rows : {8, 24, 64})
+            for (int64_t nb : {1, 3, 7, 27})
+                for (int64_t nt : {1, 2, 3, 7, 16}) check_x8(isa, rows, nb, nt, 0, rows, seed++);
+        for (int64_t nt = 4; nt <= 17; ++nt) check_x8(isa, 16, 5, nt, 0, 16, seed++);
+        // A row range inside the matrix (one thread's share).
+        check_x8(isa, 72, 9, 5, 16, 48, 99);
+        check_x8(isa, 72, 9, 1, 32, 72, 98);
+    }
+}
+
+// The entry point with a Q4_0x8 matrix: the reference's bits at every level (scalar has no
+// Q4_0x8 kernel and must fall back to a row-major copy), with 1 and 2 threads.
+TEST(RepackQ4_0x8, MatmulRoutesRepackedMatrices) {
+    ThreadPool one(1), two(2);
+    const Isa saved = active_isa();
+    const int64_t rows = 296, cols = 9 * kQK;
+    const auto q = make_q4(rows, cols, 5);
+    for (int i = 0; i <= int(best_isa()); ++i) {
+        const Isa isa = Isa(i);
+        set_active_isa(isa);
+        for (int64_t nt : {1, 3, 16}) {
+            SCOPED_TRACE(std::string(isa_name(isa)) + " tokens=" + std::to_string(nt));
+            const auto x = random_floats(size_t(nt * cols), 6, 2.0f);
+            std::vector<float> y1(size_t(rows * nt)), y2(y1.size()), yr(y1.size());
+            matmul(q.mx8, x.data(), nt, y1.data(), one);
+            matmul(q.mx8, x.data(), nt, y2.data(), two);
+            ref::matmul(q.m, x.data(), nt, yr.data(), one);
+            EXPECT_EQ(0, std::memcmp(y1.data(), yr.data(), y1.size() * sizeof(float)));
+            EXPECT_EQ(0, std::memcmp(y2.data(), yr.data(), y2.size() * sizeof(float)));
+        }
+    }
+    set_active_isa(saved);
+}
+
+}  // namespace
+}  // namespace ponder::kernels
