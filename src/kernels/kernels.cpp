@@ -14,13 +14,16 @@ namespace ponder::kernels {
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
     const GemmKernel& k = active_kernels().gemm_for(w.type, w.layout);
     if (!k.gemm) {
-        if (w.layout == Layout::Q4_0x8) {
+        if (w.layout != Layout::RowMajor) {
             // A level without the repacked kernel (the level was lowered after loading): the
             // reference on a row-major copy. Slow, but only tests switch levels that way.
             std::vector<uint8_t> rows(w.row_bytes * size_t(w.n_rows));
-            for (int64_t r = 0; r < w.n_rows; r += 8)
-                unpack_q4_0x8_group(w.data, w.row_bytes, r, w.n_cols,
-                                    rows.data() + size_t(r) * w.row_bytes);
+            const int64_t g = w.layout == Layout::Q4_0x8 ? 8 : 16;
+            const auto unpack = w.layout == Layout::Q4_0x8    ? unpack_q4_0x8_group
+                                : w.layout == Layout::Q5_0x16 ? unpack_q5_0x16_group
+                                                              : unpack_q4_kx16_group;
+            for (int64_t r = 0; r < w.n_rows; r += g)
+                unpack(w.data, w.row_bytes, r, w.n_cols, rows.data() + size_t(r) * w.row_bytes);
             Matrix rm = w;
             rm.data = rows.data();
             rm.layout = Layout::RowMajor;

@@ -68,4 +68,91 @@ void unpack_q4_0x8_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64
         }
 }
 
+void repack_q5_0x16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
+                    uint8_t* dst) {
+    if (n_rows % 16 != 0 || n_cols % kQK != 0 || n_rows < 0)
+        fail("repack_q5_0x16: a ", n_rows, " x ", n_cols,
+             " matrix is not whole groups of 16 rows of whole 32-element blocks");
+    const int64_t nb = n_cols / kQK;
+    if (row_bytes != size_t(nb) * sizeof(BlockQ5_0))
+        fail("repack_q5_0x16: row size ", row_bytes, " does not match ", n_cols, " Q5_0 elements");
+    for (int64_t g = 0; g < n_rows / 16; ++g) {
+        uint8_t* out = dst + size_t(16 * g) * row_bytes;
+        for (int64_t b = 0; b < nb; ++b, out += kQ5_0x16Bytes) {
+            uint64_t masks[8] = {};
+            for (int k = 0; k < 16; ++k) {
+                const BlockQ5_0& blk =
+                    reinterpret_cast<const BlockQ5_0*>(src + size_t(16 * g + k) * row_bytes)[b];
+                std::memcpy(out + 320 + 2 * k, &blk.d, 2);
+                for (int jj = 0; jj < 4; ++jj)
+                    std::memcpy(out + 64 * jj + 4 * k, blk.qs + 4 * jj, 4);
+                uint32_t qh;
+                std::memcpy(&qh, blk.qh, 4);
+                for (int j = 0; j < 8; ++j) masks[j] |= uint64_t((qh >> (4 * j)) & 0xF) << (4 * k);
+            }
+            std::memcpy(out + 256, masks, sizeof masks);
+        }
+    }
+}
+
+void unpack_q5_0x16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64_t n_cols,
+                          uint8_t* dst) {
+    const int64_t nb = n_cols / kQK;
+    const uint8_t* in = src + size_t(r0) * row_bytes;
+    for (int64_t b = 0; b < nb; ++b, in += kQ5_0x16Bytes) {
+        uint64_t masks[8];
+        std::memcpy(masks, in + 256, sizeof masks);
+        for (int k = 0; k < 16; ++k) {
+            auto* blk = reinterpret_cast<BlockQ5_0*>(dst + size_t(k) * row_bytes) + b;
+            std::memcpy(&blk->d, in + 320 + 2 * k, 2);
+            for (int jj = 0; jj < 4; ++jj) std::memcpy(blk->qs + 4 * jj, in + 64 * jj + 4 * k, 4);
+            uint32_t qh = 0;
+            for (int j = 0; j < 8; ++j) qh |= uint32_t((masks[j] >> (4 * k)) & 0xF) << (4 * j);
+            std::memcpy(blk->qh, &qh, 4);
+        }
+    }
+}
+
+void repack_q4_kx16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
+                    uint8_t* dst) {
+    if (n_rows % 16 != 0 || n_cols % kQK_K != 0 || n_rows < 0)
+        fail("repack_q4_kx16: a ", n_rows, " x ", n_cols,
+             " matrix is not whole groups of 16 rows of whole 256-element super-blocks");
+    const int64_t nb = n_cols / kQK_K;
+    if (row_bytes != size_t(nb) * sizeof(BlockQ4_K))
+        fail("repack_q4_kx16: row size ", row_bytes, " does not match ", n_cols, " Q4_K elements");
+    for (int64_t g = 0; g < n_rows / 16; ++g) {
+        uint8_t* out = dst + size_t(16 * g) * row_bytes;
+        for (int64_t b = 0; b < nb; ++b, out += kQ4_Kx16Bytes)
+            for (int k = 0; k < 16; ++k) {
+                const BlockQ4_K& blk =
+                    reinterpret_cast<const BlockQ4_K*>(src + size_t(16 * g + k) * row_bytes)[b];
+                for (int p = 0; p < 4; ++p)
+                    for (int jj = 0; jj < 8; ++jj)
+                        std::memcpy(out + 512 * p + 64 * jj + 4 * k, blk.qs + 32 * p + 4 * jj, 4);
+                for (int u = 0; u < 3; ++u)
+                    std::memcpy(out + 2048 + 64 * u + 4 * k, blk.scales + 4 * u, 4);
+                std::memcpy(out + 2240 + 2 * k, &blk.d, 2);
+                std::memcpy(out + 2272 + 2 * k, &blk.dmin, 2);
+            }
+    }
+}
+
+void unpack_q4_kx16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64_t n_cols,
+                          uint8_t* dst) {
+    const int64_t nb = n_cols / kQK_K;
+    const uint8_t* in = src + size_t(r0) * row_bytes;
+    for (int64_t b = 0; b < nb; ++b, in += kQ4_Kx16Bytes)
+        for (int k = 0; k < 16; ++k) {
+            auto* blk = reinterpret_cast<BlockQ4_K*>(dst + size_t(k) * row_bytes) + b;
+            for (int p = 0; p < 4; ++p)
+                for (int jj = 0; jj < 8; ++jj)
+                    std::memcpy(blk->qs + 32 * p + 4 * jj, in + 512 * p + 64 * jj + 4 * k, 4);
+            for (int u = 0; u < 3; ++u)
+                std::memcpy(blk->scales + 4 * u, in + 2048 + 64 * u + 4 * k, 4);
+            std::memcpy(&blk->d, in + 2240 + 2 * k, 2);
+            std::memcpy(&blk->dmin, in + 2272 + 2 * k, 2);
+        }
+}
+
 }  // namespace ponder::kernels

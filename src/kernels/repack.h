@@ -8,6 +8,28 @@
 // are elements 4jj..4jj+3 and its high nibbles elements 16+4jj..16+4jj+3 of row k. A group
 // takes as many bytes as its 8 rows did (8 * row_size), so row r of the original starts group
 // r / 8 at r * row_size when r % 8 == 0.
+//
+// Q5_0x16: the rows of a Q5_0 matrix in groups of 16 (n_rows % 16 == 0), group g, block b at
+// (g * nb + b) * kQ5_0x16Bytes, holding
+//   - bytes 0..255: four 64-byte vectors jj (jj < 4): byte 64 jj + 4 k + i = qs[4 jj + i] of
+//     row k (k < 16, i < 4): low nibbles are elements 4jj + i, high nibbles 16 + 4jj + i;
+//   - bytes 256..319: eight 64-bit masks j (j < 8): bit 4 k + i = the fifth bit of element
+//     4 j + i of row k (vector j % 4, low nibbles for j < 4 and high nibbles from j = 4);
+//   - bytes 320..351: the 16 rows' fp16 scales d (row k at bytes 320 + 2k).
+// So one 512-bit load jj, masked to its nibbles plus 16 where mask j is set, holds in 32-bit
+// lane k the unsigned quants (q + 16) of row k's elements 4j .. 4j + 3, for the 16 rows. A
+// group takes as many bytes as its 16 rows did (16 * row_size).
+//
+// Q4_Kx16: the rows of a Q4_K matrix in groups of 16 (n_rows % 16 == 0), group g,
+// super-block b at (g * nb + b) * kQ4_Kx16Bytes, holding
+//   - bytes 0..2047: for each 64-element chunk p (p < 4) eight 64-byte vectors jj (jj < 8) at
+//     512 p + 64 jj: byte 4 k + i = qs[32 p + 4 jj + i] of row k (k < 16, i < 4), whose low
+//     nibble is element 64 p + 4 jj + i (sub-block 2p) and high nibble element
+//     64 p + 32 + 4 jj + i (sub-block 2p + 1);
+//   - bytes 2048..2239: three 64-byte vectors u (u < 3): dword k = bytes 4u .. 4u + 3 of row
+//     k's 12 packed scale / min bytes;
+//   - bytes 2240..2271: the rows' fp16 d (row k at 2240 + 2k); 2272..2303: their fp16 dmin.
+// A group takes as many bytes as its 16 rows did (16 * row_size).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -26,5 +48,27 @@ void repack_q4_0x8(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t
 // The inverse: rows [r0, r0 + 8) of a Q4_0x8 matrix (r0 % 8 == 0) back to 8 Q4_0 rows.
 void unpack_q4_0x8_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64_t n_cols,
                          uint8_t* dst);
+
+constexpr size_t kQ5_0x16Bytes = 16 * sizeof(BlockQ5_0);
+static_assert(kQ5_0x16Bytes == 352);
+
+// src: n_rows rows of Q5_0 (row_bytes each, n_cols elements); dst: the same number of bytes.
+// Fails (Error) unless n_rows % 16 == 0 and n_cols % 32 == 0.
+void repack_q5_0x16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
+                    uint8_t* dst);
+// The inverse: rows [r0, r0 + 16) of a Q5_0x16 matrix (r0 % 16 == 0) back to 16 Q5_0 rows.
+void unpack_q5_0x16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64_t n_cols,
+                          uint8_t* dst);
+
+constexpr size_t kQ4_Kx16Bytes = 16 * sizeof(BlockQ4_K);
+static_assert(kQ4_Kx16Bytes == 2304);
+
+// src: n_rows rows of Q4_K (row_bytes each, n_cols elements); dst: the same number of bytes.
+// Fails (Error) unless n_rows % 16 == 0 and n_cols % 256 == 0.
+void repack_q4_kx16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
+                    uint8_t* dst);
+// The inverse: rows [r0, r0 + 16) of a Q4_Kx16 matrix (r0 % 16 == 0) back to 16 Q4_K rows.
+void unpack_q4_kx16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64_t n_cols,
+                          uint8_t* dst);
 
 }  // namespace ponder::kernels

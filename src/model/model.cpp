@@ -71,14 +71,25 @@ namespace ponder {
 void Model::repack_weights() {
     const char* env = std::getenv("PONDER_REPACK");
     if (env && std::string_view(env) == "0") return;
-    if (!kernels::active_kernels().gemm_q4_0x8.gemm) return;
+    const kernels::KernelTable& kt = kernels::active_kernels();
+    // The layout a matrix gets: one the active level has a kernel for, and whose row groups
+    // the matrix fills.
+    auto target = [&](const kernels::Matrix& m) {
+        if (m.layout != kernels::Layout::RowMajor || m.n_cols % kQK != 0 || m.n_rows == 0)
+            return kernels::Layout::RowMajor;
+        if (m.type == DType::Q4_0 && kt.gemm_q4_0x8.gemm && m.n_rows % 8 == 0)
+            return kernels::Layout::Q4_0x8;
+        if (m.type == DType::Q5_0 && kt.gemm_q5_0x16.gemm && m.n_rows % 16 == 0)
+            return kernels::Layout::Q5_0x16;
+        if (m.type == DType::Q4_K && kt.gemm_q4_kx16.gemm && m.n_rows % 16 == 0 &&
+            m.n_cols % kQK_K == 0)
+            return kernels::Layout::Q4_Kx16;
+        return kernels::Layout::RowMajor;
+    };
     // Every distinct eligible matrix once (two entries may share their bytes).
     std::vector<kernels::Matrix*> todo;
     auto consider = [&](kernels::Matrix& m) {
-        if (m.type != DType::Q4_0 || m.layout != kernels::Layout::RowMajor || m.n_rows % 8 != 0 ||
-            m.n_cols % kQK != 0 || m.n_rows == 0)
-            return;
-        todo.push_back(&m);
+        if (target(m) != kernels::Layout::RowMajor) todo.push_back(&m);
     };
     for (auto& L : w_.layers)
         for (kernels::Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
@@ -120,7 +131,13 @@ void Model::repack_weights() {
                 madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
             }
 #endif
-            kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+            const kernels::Layout l = target(*m);
+            if (l == kernels::Layout::Q5_0x16)
+                kernels::repack_q5_0x16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+            else if (l == kernels::Layout::Q4_Kx16)
+                kernels::repack_q4_kx16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+            else
+                kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
             done[src] = true;
             // The mapped file's pages of this matrix are not read again: release them (only
             // whole pages inside its range; a read-only file mapping refaults if ever touched).
@@ -131,8 +148,8 @@ void Model::repack_weights() {
                 if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
             }
         }
+        m->layout = target(*m);
         m->data = dst;
-        m->layout = kernels::Layout::Q4_0x8;
     }
     mprotect(base, total, PROT_READ);
     repacked_ =

@@ -3,8 +3,23 @@
 // row-major kernel and to the reference dot_row (same integer block sums, the same FMA per
 // block in block order). The entry point routes repacked matrices to that kernel, and a level
 // without one (scalar) gets the reference's bits from a row-major copy.
+//
+// The Q5_0x16 layout likewise holds the original blocks. Its kernel (AVX-512) makes one FMA
+// per block and row, as the row-major AVX-512 kernel does for prompts: with more than one
+// token it is BIT-IDENTICAL to that kernel; against dot_row (8 lanes per block) it keeps the
+// bound test_gemm_q8.cpp states for those prompts, |y - dot_row| <= (2 nb + 8) * 2^-23 *
+// sum_e |w_e| |xq_e|, now also at one token.
+//
+// The Q4_Kx16 layout holds the original super-blocks. Its kernel (AVX-512) sums each
+// super-block's integers whole (scale part and min part, exact) and makes 4 float roundings
+// per super-block (two conversions, the d / dmin products and difference, the FMA into the
+// row's sum); the reference makes 8 lane FMAs per super-block, 4 FMAs of mins and an 8-lane
+// sum at the end. With M_b = |x.d| (|d| sum_e sc_e q_e |xq_e| + |dmin| sum_k m_k |s_k|) per
+// super-block (s_k: the activations' 32-element sums), both are within (nb + 8) u sum_b M_b of
+// the exact value, so |y - dot_row| <= (2 nb + 16) * 2^-24 * sum_b M_b.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -170,6 +185,379 @@ TEST(RepackQ4_0x8, MatmulRoutesRepackedMatrices) {
             ref::matmul(q.m, x.data(), nt, yr.data(), one);
             EXPECT_EQ(0, std::memcmp(y1.data(), yr.data(), y1.size() * sizeof(float)));
             EXPECT_EQ(0, std::memcmp(y2.data(), yr.data(), y2.size() * sizeof(float)));
+        }
+    }
+    set_active_isa(saved);
+}
+
+// ---- Q5_0x16 ---------------------------------------------------------------------------
+
+struct Q5Matrix {
+    std::vector<uint8_t> rows, packed;
+    Matrix m, mx16;
+};
+Q5Matrix make_q5(int64_t n_rows, int64_t n_cols, uint32_t seed) {
+    Q5Matrix q;
+    const size_t rb = row_size(DType::Q5_0, n_cols);
+    q.rows.resize(rb * size_t(n_rows));
+    q.packed.resize(q.rows.size());
+    const auto f = random_floats(size_t(n_rows * n_cols), seed, 1.0f);
+    for (int64_t r = 0; r < n_rows; ++r)
+        quantize_row(DType::Q5_0, f.data() + r * n_cols, q.rows.data() + size_t(r) * rb, n_cols);
+    repack_q5_0x16(q.rows.data(), rb, n_rows, n_cols, q.packed.data());
+    q.m = {DType::Q5_0, n_cols, n_rows, q.rows.data(), rb};
+    q.mx16 = {DType::Q5_0, n_cols, n_rows, q.packed.data(), rb, Layout::Q5_0x16};
+    return q;
+}
+
+TEST(RepackQ5_0x16, LayoutHoldsTheOriginalBlocks) {
+    const int64_t rows = 32, cols = 5 * kQK, nb = 5;
+    const auto q = make_q5(rows, cols, 13);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t b = 0; b < nb; ++b) {
+            const auto& blk =
+                reinterpret_cast<const BlockQ5_0*>(q.rows.data() + size_t(r) * q.m.row_bytes)[b];
+            const uint8_t* g = q.packed.data() + size_t(((r / 16) * nb + b)) * kQ5_0x16Bytes;
+            const int k = int(r % 16);
+            uint16_t d;
+            std::memcpy(&d, g + 320 + 2 * k, 2);
+            ASSERT_EQ(d, blk.d) << "row " << r << " block " << b;
+            uint32_t qh;
+            std::memcpy(&qh, blk.qh, 4);
+            for (int e = 0; e < 32; ++e) {
+                const int jj = (e % 16) / 4, i = e % 4;
+                const uint8_t byte = g[64 * jj + 4 * k + i];
+                const int nib = e < 16 ? byte & 0xF : byte >> 4;
+                const int want_nib = e < 16 ? blk.qs[e] & 0xF : blk.qs[e - 16] >> 4;
+                uint64_t mask;
+                std::memcpy(&mask, g + 256 + 8 * (e / 4), 8);
+                ASSERT_EQ(nib, want_nib) << "row " << r << " block " << b << " element " << e;
+                ASSERT_EQ(int((mask >> (4 * k + i)) & 1), int((qh >> e) & 1))
+                    << "row " << r << " block " << b << " element " << e;
+            }
+        }
+    std::vector<uint8_t> back(q.rows.size());
+    for (int64_t r = 0; r < rows; r += 16)
+        unpack_q5_0x16_group(q.packed.data(), q.m.row_bytes, r, cols,
+                             back.data() + size_t(r) * q.m.row_bytes);
+    EXPECT_EQ(back, q.rows);
+}
+
+TEST(RepackQ5_0x16, RejectsShapesItCannotHold) {
+    std::vector<uint8_t> src(row_size(DType::Q5_0, 64) * 24), dst(src.size());
+    EXPECT_THROW(repack_q5_0x16(src.data(), row_size(DType::Q5_0, 64), 24, 64, dst.data()), Error);
+    EXPECT_THROW(repack_q5_0x16(src.data(), row_size(DType::Q5_0, 64), 16, 48, dst.data()), Error);
+}
+
+// |got - dot_row| within the bound above for row r of q against token x (already quantized
+// by the reference into xq).
+void expect_q5_bound(const Q5Matrix& q, int64_t r, const QuantizedActs& xq, float got,
+                     int& failures, const char* what) {
+    const int64_t cols = q.m.n_cols;
+    const uint8_t* wr = q.rows.data() + size_t(r) * q.m.row_bytes;
+    const float want = dot_row(DType::Q5_0, wr, xq, cols);
+    std::vector<float> wf(static_cast<size_t>(cols));
+    dequantize_row(DType::Q5_0, wr, wf.data(), cols);
+    const auto* xb = reinterpret_cast<const BlockQ8_0*>(xq.data.data());
+    double mag = 0;
+    for (int64_t c = 0; c < cols; ++c)
+        mag +=
+            std::fabs(double(wf[size_t(c)]) * fp16_to_f32(xb[c / kQK].d) * xb[c / kQK].qs[c % kQK]);
+    const double bound = double(2 * (cols / kQK) + 8) * std::ldexp(1.0, -23) * mag;
+    if (!(std::fabs(double(got) - double(want)) <= bound) && failures++ < 5)
+        ADD_FAILURE() << what << " row " << r << ": " << got << " vs dot_row " << want << " (bound "
+                      << bound << ")";
+}
+
+void check_x16(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0, int64_t r1,
+               uint32_t seed) {
+    const KernelTable& tab = kernel_table(isa);
+    const GemmKernel& kx = tab.gemm_q5_0x16;
+    const GemmKernel& kr = tab.gemm_for(DType::Q5_0);
+    ASSERT_NE(kx.gemm, nullptr);
+    ASSERT_NE(kr.gemm, nullptr);
+    ASSERT_EQ(kx.act_type, kr.act_type);
+    const int64_t cols = nb * kQK;
+    SCOPED_TRACE(std::string(isa_name(isa)) + " rows=" + std::to_string(rows) +
+                 " blocks=" + std::to_string(nb) + " tokens=" + std::to_string(n_tokens) +
+                 " r0=" + std::to_string(r0) + " r1=" + std::to_string(r1));
+    const auto q = make_q5(rows, cols, seed);
+    auto x = random_floats(size_t(n_tokens * cols), seed + 1, 2.0f);
+    for (int e = 0; e < 32; ++e) x[size_t(e)] = 0.0f;  // an all-zero activation block
+    const size_t arb = row_size(kx.act_type, cols);
+    std::vector<uint8_t> acts(arb * size_t(n_tokens));
+    for (int64_t t = 0; t < n_tokens; ++t)
+        kx.quantize(x.data() + t * cols, cols, acts.data() + size_t(t) * arb);
+    const float sentinel = -12345.0f;
+    std::vector<float> yx(size_t(rows * n_tokens), sentinel), yr(yx.size(), sentinel);
+    kx.gemm(q.packed.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yx.data(),
+            rows);
+    kr.gemm(q.rows.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yr.data(),
+            rows);
+    int failures = 0;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        QuantizedActs xq;
+        quantize_acts(DType::Q5_0, x.data() + t * cols, cols, xq);
+        for (int64_t r = 0; r < rows; ++r) {
+            const float got = yx[size_t(t * rows + r)];
+            if (r < r0 || r >= r1) {
+                EXPECT_EQ(got, sentinel) << "wrote outside its rows: token " << t << " row " << r;
+                continue;
+            }
+            expect_q5_bound(q, r, xq, got, failures, "token");
+            const float rowk = yr[size_t(t * rows + r)];
+            if (n_tokens > 1 && f32_to_bits(got) != f32_to_bits(rowk) && failures++ < 5)
+                ADD_FAILURE() << "token " << t << " row " << r << ": " << got
+                              << " != row-major prompt kernel " << rowk;
+        }
+    }
+    EXPECT_EQ(failures, 0);
+}
+
+TEST(RepackQ5_0x16, KernelMatchesRowMajorAndReference) {
+    std::vector<Isa> levels;
+    for (int i = 0; i <= int(best_isa()); ++i)
+        if (kernel_table(Isa(i)).gemm_q5_0x16.gemm) levels.push_back(Isa(i));
+    if (levels.empty()) GTEST_SKIP() << "no level with a Q5_0x16 kernel on this CPU";
+    for (Isa isa : levels) {
+        uint32_t seed = 1;
+        for (int64_t rows : {16, 48})
+            for (int64_t nb : {1, 3, 28})
+                for (int64_t nt : {1, 2, 3, 8, 9, 17})
+                    check_x16(isa, rows, nb, nt, 0, rows, seed++);
+        check_x16(isa, 80, 9, 5, 16, 48, 99);
+        check_x16(isa, 80, 9, 1, 32, 80, 98);
+    }
+}
+
+// The entry point with a Q5_0x16 matrix: within the bound at every level (scalar falls back to
+// the reference on a row-major copy: its bits), the same bits with 1 and 2 threads.
+TEST(RepackQ5_0x16, MatmulRoutesRepackedMatrices) {
+    ThreadPool one(1), two(2);
+    const Isa saved = active_isa();
+    const int64_t rows = 304, cols = 9 * kQK;
+    const auto q = make_q5(rows, cols, 5);
+    for (int i = 0; i <= int(best_isa()); ++i) {
+        const Isa isa = Isa(i);
+        set_active_isa(isa);
+        for (int64_t nt : {1, 3, 16}) {
+            SCOPED_TRACE(std::string(isa_name(isa)) + " tokens=" + std::to_string(nt));
+            const auto x = random_floats(size_t(nt * cols), 6, 2.0f);
+            std::vector<float> y1(size_t(rows * nt)), y2(y1.size()), yr(y1.size());
+            matmul(q.mx16, x.data(), nt, y1.data(), one);
+            matmul(q.mx16, x.data(), nt, y2.data(), two);
+            ref::matmul(q.m, x.data(), nt, yr.data(), one);
+            EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)));
+            if (!kernel_table(isa).gemm_q5_0x16.gemm) {
+                EXPECT_EQ(0, std::memcmp(y1.data(), yr.data(), y1.size() * sizeof(float)));
+            }
+            int failures = 0;
+            for (int64_t t = 0; t < nt; ++t) {
+                QuantizedActs xq;
+                quantize_acts(DType::Q5_0, x.data() + t * cols, cols, xq);
+                for (int64_t r = 0; r < rows; ++r)
+                    expect_q5_bound(q, r, xq, y1[size_t(t * rows + r)], failures, "matmul");
+            }
+            EXPECT_EQ(failures, 0);
+        }
+    }
+    set_active_isa(saved);
+}
+
+// ---- Q4_Kx16 -------------------------------------------------------------------------------
+
+struct Q4KMatrix {
+    std::vector<uint8_t> rows, packed;
+    Matrix m, mx16;
+};
+Q4KMatrix make_q4k(int64_t n_rows, int64_t n_cols, uint32_t seed, bool raw) {
+    Q4KMatrix q;
+    const size_t rb = row_size(DType::Q4_K, n_cols);
+    q.rows.resize(rb * size_t(n_rows));
+    q.packed.resize(q.rows.size());
+    if (raw) {
+        // Every bit pattern of quants, scales and mins, with finite d and dmin.
+        std::mt19937 rng(seed);
+        std::uniform_int_distribution<int> byte(0, 255);
+        std::uniform_real_distribution<float> sc(-1e-3f, 1e-3f);
+        for (auto& b : q.rows) b = uint8_t(byte(rng));
+        for (size_t off = 0; off < q.rows.size(); off += sizeof(BlockQ4_K)) {
+            const uint16_t d = f32_to_fp16(sc(rng)), dmin = f32_to_fp16(sc(rng));
+            std::memcpy(q.rows.data() + off, &d, 2);
+            std::memcpy(q.rows.data() + off + 2, &dmin, 2);
+        }
+    } else {
+        const auto f = random_floats(size_t(n_rows * n_cols), seed, 1.0f);
+        for (int64_t r = 0; r < n_rows; ++r)
+            quantize_row(DType::Q4_K, f.data() + r * n_cols, q.rows.data() + size_t(r) * rb,
+                         n_cols);
+    }
+    repack_q4_kx16(q.rows.data(), rb, n_rows, n_cols, q.packed.data());
+    q.m = {DType::Q4_K, n_cols, n_rows, q.rows.data(), rb};
+    q.mx16 = {DType::Q4_K, n_cols, n_rows, q.packed.data(), rb, Layout::Q4_Kx16};
+    return q;
+}
+
+// The 6-bit scale and min of sub-block k of a Q4_K super-block.
+void q4k_scale_min(const uint8_t* s, int k, int& sc, int& m) {
+    if (k < 4) {
+        sc = s[k] & 63;
+        m = s[k + 4] & 63;
+    } else {
+        sc = (s[k + 4] & 0xF) | ((s[k - 4] >> 6) << 4);
+        m = (s[k + 4] >> 4) | ((s[k] >> 6) << 4);
+    }
+}
+
+TEST(RepackQ4_Kx16, LayoutHoldsTheOriginalBlocks) {
+    const int64_t rows = 32, nb = 3, cols = nb * kQK_K;
+    const auto q = make_q4k(rows, cols, 21, true);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t b = 0; b < nb; ++b) {
+            const auto& blk =
+                reinterpret_cast<const BlockQ4_K*>(q.rows.data() + size_t(r) * q.m.row_bytes)[b];
+            const uint8_t* g = q.packed.data() + size_t(((r / 16) * nb + b)) * kQ4_Kx16Bytes;
+            const int k = int(r % 16);
+            uint16_t d, dmin;
+            std::memcpy(&d, g + 2240 + 2 * k, 2);
+            std::memcpy(&dmin, g + 2272 + 2 * k, 2);
+            ASSERT_EQ(d, blk.d);
+            ASSERT_EQ(dmin, blk.dmin);
+            for (int e = 0; e < 256; ++e) {
+                const int p = e / 64, jj = (e % 32) / 4, i = e % 4;
+                const uint8_t byte = g[512 * p + 64 * jj + 4 * k + i];
+                const int got = (e % 64) < 32 ? byte & 0xF : byte >> 4;
+                const uint8_t src = blk.qs[32 * p + e % 32];
+                ASSERT_EQ(got, (e % 64) < 32 ? src & 0xF : src >> 4)
+                    << "row " << r << " block " << b << " element " << e;
+            }
+            for (int j = 0; j < 12; ++j)
+                ASSERT_EQ(g[2048 + 64 * (j / 4) + 4 * k + j % 4], blk.scales[j]);
+        }
+    std::vector<uint8_t> back(q.rows.size());
+    for (int64_t r = 0; r < rows; r += 16)
+        unpack_q4_kx16_group(q.packed.data(), q.m.row_bytes, r, cols,
+                             back.data() + size_t(r) * q.m.row_bytes);
+    EXPECT_EQ(back, q.rows);
+    std::vector<uint8_t> dst(q.rows.size());
+    EXPECT_THROW(repack_q4_kx16(q.rows.data(), q.m.row_bytes, 24, cols, dst.data()), Error);
+    EXPECT_THROW(repack_q4_kx16(q.rows.data(), q.m.row_bytes, 16, 128, dst.data()), Error);
+}
+
+// |got - dot_row| within the Q4_Kx16 bound for row r of q against xq.
+void expect_q4k_bound(const Q4KMatrix& q, int64_t r, const QuantizedActs& xq, float got,
+                      int& failures, const char* what) {
+    const int64_t cols = q.m.n_cols, nb = cols / kQK_K;
+    const uint8_t* wr = q.rows.data() + size_t(r) * q.m.row_bytes;
+    const float want = dot_row(DType::Q4_K, wr, xq, cols);
+    const auto* wb = reinterpret_cast<const BlockQ4_K*>(wr);
+    const auto* xb = reinterpret_cast<const BlockQ8_K*>(xq.data.data());
+    double mag = 0;
+    for (int64_t b = 0; b < nb; ++b) {
+        double ms = 0, mm = 0;
+        for (int k = 0; k < 8; ++k) {
+            int sc, m;
+            q4k_scale_min(wb[b].scales, k, sc, m);
+            int sx = 0;
+            for (int e = 32 * k; e < 32 * k + 32; ++e) {
+                const uint8_t byte = wb[b].qs[32 * (e / 64) + e % 32];
+                const int qv = (e % 64) < 32 ? byte & 0xF : byte >> 4;
+                ms += double(sc) * qv * std::abs(int(xb[b].qs[e]));
+                sx += xb[b].qs[e];
+            }
+            mm += double(m) * std::abs(sx);
+        }
+        mag += std::fabs(double(xb[b].d)) * (std::fabs(double(fp16_to_f32(wb[b].d))) * ms +
+                                             std::fabs(double(fp16_to_f32(wb[b].dmin))) * mm);
+    }
+    const double bound = double(2 * nb + 16) * std::ldexp(1.0, -24) * mag;
+    if (!(std::fabs(double(got) - double(want)) <= bound) && failures++ < 5)
+        ADD_FAILURE() << what << " row " << r << ": " << got << " vs dot_row " << want << " (bound "
+                      << bound << ")";
+}
+
+void check_q4kx16(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0, int64_t r1,
+                  bool raw, uint32_t seed) {
+    const GemmKernel& kx = kernel_table(isa).gemm_q4_kx16;
+    ASSERT_NE(kx.gemm, nullptr);
+    const int64_t cols = nb * kQK_K;
+    SCOPED_TRACE(std::string(isa_name(isa)) + " rows=" + std::to_string(rows) +
+                 " super-blocks=" + std::to_string(nb) + " tokens=" + std::to_string(n_tokens) +
+                 " r0=" + std::to_string(r0) + " r1=" + std::to_string(r1) +
+                 (raw ? " raw" : " quantized"));
+    const auto q = make_q4k(rows, cols, seed, raw);
+    auto x = random_floats(size_t(n_tokens * cols), seed + 1, 2.0f);
+    for (int e = 0; e < kQK_K; ++e) x[size_t(e)] = 0.0f;  // an all-zero activation block
+    const size_t arb = row_size(kx.act_type, cols);
+    std::vector<uint8_t> acts(arb * size_t(n_tokens));
+    for (int64_t t = 0; t < n_tokens; ++t)
+        kx.quantize(x.data() + t * cols, cols, acts.data() + size_t(t) * arb);
+    const float sentinel = -12345.0f;
+    std::vector<float> y(size_t(rows * n_tokens), sentinel);
+    kx.gemm(q.packed.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, y.data(),
+            rows);
+    int failures = 0;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        QuantizedActs xq;
+        quantize_acts(DType::Q4_K, x.data() + t * cols, cols, xq);
+        for (int64_t r = 0; r < rows; ++r) {
+            const float got = y[size_t(t * rows + r)];
+            if (r < r0 || r >= r1) {
+                EXPECT_EQ(got, sentinel) << "wrote outside its rows: token " << t << " row " << r;
+                continue;
+            }
+            expect_q4k_bound(q, r, xq, got, failures, "token");
+        }
+    }
+    EXPECT_EQ(failures, 0);
+}
+
+TEST(RepackQ4_Kx16, KernelWithinBoundOfReference) {
+    std::vector<Isa> levels;
+    for (int i = 0; i <= int(best_isa()); ++i)
+        if (kernel_table(Isa(i)).gemm_q4_kx16.gemm) levels.push_back(Isa(i));
+    if (levels.empty()) GTEST_SKIP() << "no level with a Q4_Kx16 kernel on this CPU";
+    for (Isa isa : levels) {
+        uint32_t seed = 1;
+        for (bool raw : {false, true})
+            for (int64_t rows : {16, 48})
+                for (int64_t nb : {1, 3, 19})
+                    for (int64_t nt : {1, 2, 7, 8, 9, 17})
+                        check_q4kx16(isa, rows, nb, nt, 0, rows, raw, seed++);
+        check_q4kx16(isa, 80, 2, 5, 16, 48, false, 99);
+        check_q4kx16(isa, 80, 2, 1, 32, 80, true, 98);
+    }
+}
+
+// The entry point with a Q4_Kx16 matrix: within the bound at every level (scalar falls back to
+// the reference on a row-major copy: its bits), the same bits with 1 and 2 threads.
+TEST(RepackQ4_Kx16, MatmulRoutesRepackedMatrices) {
+    ThreadPool one(1), two(2);
+    const Isa saved = active_isa();
+    const int64_t rows = 304, cols = 2 * kQK_K;
+    const auto q = make_q4k(rows, cols, 5, false);
+    for (int i = 0; i <= int(best_isa()); ++i) {
+        const Isa isa = Isa(i);
+        set_active_isa(isa);
+        for (int64_t nt : {1, 3, 16}) {
+            SCOPED_TRACE(std::string(isa_name(isa)) + " tokens=" + std::to_string(nt));
+            const auto x = random_floats(size_t(nt * cols), 6, 2.0f);
+            std::vector<float> y1(size_t(rows * nt)), y2(y1.size()), yr(y1.size());
+            matmul(q.mx16, x.data(), nt, y1.data(), one);
+            matmul(q.mx16, x.data(), nt, y2.data(), two);
+            ref::matmul(q.m, x.data(), nt, yr.data(), one);
+            EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)));
+            if (!kernel_table(isa).gemm_q4_kx16.gemm) {
+                EXPECT_EQ(0, std::memcmp(y1.data(), yr.data(), y1.size() * sizeof(float)));
+            }
+            int failures = 0;
+            for (int64_t t = 0; t < nt; ++t) {
+                QuantizedActs xq;
+                quantize_acts(DType::Q4_K, x.data() + t * cols, cols, xq);
+                for (int64_t r = 0; r < rows; ++r)
+                    expect_q4k_bound(q, r, xq, y1[size_t(t * rows + r)], failures, "matmul");
+            }
+            EXPECT_EQ(failures, 0);
         }
     }
     set_active_isa(saved);

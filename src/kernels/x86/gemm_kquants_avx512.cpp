@@ -36,6 +36,7 @@
 
 #include "core/quant_blocks.h"
 #include "kernels/dispatch.h"
+#include "kernels/repack.h"
 
 namespace ponder::kernels {
 namespace {
@@ -773,6 +774,135 @@ void gemm(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t
     }
 }
 
+// ---- Q4_K repacked at load into 16-row groups (kernels/repack.h) -------------------------
+
+// How far ahead of the current super-block a group's stream is prefetched (decode).
+constexpr int kKx16PrefetchBytes = 4096;
+//
+// One 32-bit lane per row: vpdpbusd multiplies a row's 4 unsigned nibbles by a token's 4
+// broadcast quants. Per super-block, row and token: isum = sum_k sc_k * (sum of q x over
+// sub-block k) (8 vpdpbusd per sub-block, then vpmulld by the scale) and msum = sum_k m_k *
+// bsum_k (vpdpwssd on (m, m) pairs), both exact in int32, then
+//   acc += x.d * (d * float(isum) - dmin * float(msum))
+// in super-block order. Not the reference's 8-lane order: the test states the bound.
+
+// Per token and super-block: the 32-element activation sums as int16 pairs (s0, s2), (s1, s3),
+// (s4, s6), (s5, s7), matching the min pairs of q4_kx16_tile.
+inline void kx16_sum_pairs(const BlockQ8_K& xb, int32_t* out) {
+    int32_t s[8];
+    for (int k = 0; k < 8; ++k) s[k] = xb.bsums[2 * k] + xb.bsums[2 * k + 1];
+    for (int h = 0; h < 2; ++h) {
+        out[2 * h] = int32_t((uint32_t(s[4 * h]) & 0xFFFFu) | (uint32_t(s[4 * h + 2]) << 16));
+        out[2 * h + 1] =
+            int32_t((uint32_t(s[4 * h + 1]) & 0xFFFFu) | (uint32_t(s[4 * h + 3]) << 16));
+    }
+}
+
+// One group (16 rows at g) x NT tokens (xr[t]: token t's super-blocks; pairs: its sum pairs,
+// 4 per super-block), nb super-blocks: y[t * ldy + k] for the 16 rows k.
+template <int NT>
+inline void q4_kx16_tile(const uint8_t* g, const BlockQ8_K* const* xr, const int32_t* const* pairs,
+                         int64_t nb, float* y, int64_t ldy) {
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), lo8 = _mm512_set1_epi32(0xFF);
+    for (int64_t b = 0; b < nb; ++b, g += kQ4_Kx16Bytes) {
+        const __m512i u0 = _mm512_loadu_si512(g + 2048), u1 = _mm512_loadu_si512(g + 2112),
+                      u2 = _mm512_loadu_si512(g + 2176);
+        const __m512i c3f = _mm512_set1_epi32(0x3f3f3f3f), c0f = _mm512_set1_epi32(0x0f0f0f0f),
+                      c30 = _mm512_set1_epi32(0x30303030), pair = _mm512_set1_epi32(0x00FF00FF);
+        // scales_mins' formulas on the 16 rows: bytes of s_lo / s_hi are scales 0-3 / 4-7.
+        const __m512i s_lo = _mm512_and_si512(u0, c3f);
+        const __m512i s_hi = _mm512_or_si512(_mm512_and_si512(u2, c0f),
+                                             _mm512_and_si512(_mm512_srli_epi32(u0, 2), c30));
+        const __m512i m_lo = _mm512_and_si512(u1, c3f);
+        const __m512i m_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), c0f),
+                                             _mm512_and_si512(_mm512_srli_epi32(u1, 2), c30));
+        const __m512 dw =
+            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 2240)));
+        const __m512 dmw =
+            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 2272)));
+        __m512i isb[NT];
+        for (int t = 0; t < NT; ++t) isb[t] = _mm512_setzero_si512();
+        for (int k = 0; k < 8; ++k) {
+            const int p = k / 2;
+            const uint8_t* qv = g + 512 * p;
+            if (k % 2 == 0)
+                for (int o = 0; o < 512; o += 64)
+                    _mm_prefetch(reinterpret_cast<const char*>(qv) + kKx16PrefetchBytes + o,
+                                 _MM_HINT_T0);
+            const __m512i sc =
+                _mm512_and_si512(_mm512_srli_epi32(k < 4 ? s_lo : s_hi, 8 * (k % 4)), lo8);
+            __m512i wv[8];
+            for (int jj = 0; jj < 8; ++jj) {
+                const __m512i v = _mm512_loadu_si512(qv + 64 * jj);
+                wv[jj] =
+                    k % 2 ? _mm512_and_si512(_mm512_srli_epi16(v, 4), m4) : _mm512_and_si512(v, m4);
+            }
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* q = xr[t][b].qs + 32 * k;
+                __m512i s = _mm512_setzero_si512();
+                for (int jj = 0; jj < 8; ++jj) {
+                    int32_t x4;
+                    std::memcpy(&x4, q + 4 * jj, 4);
+                    s = _mm512_dpbusd_epi32(s, wv[jj], _mm512_set1_epi32(x4));
+                }
+                isb[t] = _mm512_add_epi32(isb[t], _mm512_mullo_epi32(s, sc));
+            }
+        }
+        for (int o = 2048; o < 2304; o += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(g) + kKx16PrefetchBytes + o, _MM_HINT_T0);
+        const __m512i mp0 = _mm512_and_si512(m_lo, pair);
+        const __m512i mp1 = _mm512_and_si512(_mm512_srli_epi32(m_lo, 8), pair);
+        const __m512i mp2 = _mm512_and_si512(m_hi, pair);
+        const __m512i mp3 = _mm512_and_si512(_mm512_srli_epi32(m_hi, 8), pair);
+        for (int t = 0; t < NT; ++t) {
+            const int32_t* sp = pairs[t] + 4 * b;
+            __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mp0, _mm512_set1_epi32(sp[0]));
+            ms = _mm512_dpwssd_epi32(ms, mp1, _mm512_set1_epi32(sp[1]));
+            ms = _mm512_dpwssd_epi32(ms, mp2, _mm512_set1_epi32(sp[2]));
+            ms = _mm512_dpwssd_epi32(ms, mp3, _mm512_set1_epi32(sp[3]));
+            const __m512 f = _mm512_fmsub_ps(dw, _mm512_cvtepi32_ps(isb[t]),
+                                             _mm512_mul_ps(dmw, _mm512_cvtepi32_ps(ms)));
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(xr[t][b].d), f, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// A Q4_Kx16 matrix (GemmFn contract; r0, r1 multiples of 16), tokens in groups of NT.
+template <int NT>
+void gemm_q4_kx16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
+                  int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    const int64_t nb = n / kQK_K;
+    thread_local std::vector<int32_t> sums;
+    sums.resize(size_t(n_tokens * nb * 4));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const auto* xb = reinterpret_cast<const BlockQ8_K*>(acts + size_t(t) * arb);
+        for (int64_t b = 0; b < nb; ++b) kx16_sum_pairs(xb[b], sums.data() + (t * nb + b) * 4);
+    }
+    for (int64_t r = r0; r < r1; r += 16) {
+        const uint8_t* g = w + size_t(r) * wrb;
+        for (int64_t t = 0; t < n_tokens;) {
+            const BlockQ8_K* xr[NT];
+            const int32_t* sp[NT];
+            const int64_t tn = std::min<int64_t>(NT, n_tokens - t);
+            for (int j = 0; j < tn; ++j) {
+                xr[j] = reinterpret_cast<const BlockQ8_K*>(acts + size_t(t + j) * arb);
+                sp[j] = sums.data() + (t + j) * nb * 4;
+            }
+            float* yt = y + t * ldy + r;
+            if (tn == NT) {
+                q4_kx16_tile<NT>(g, xr, sp, nb, yt, ldy);
+            } else {
+                for (int j = 0; j < tn; ++j)
+                    q4_kx16_tile<1>(g, xr + j, sp + j, nb, yt + j * ldy, ldy);
+            }
+            t += tn;
+        }
+    }
+}
+
 }  // namespace
 
 void register_gemm_kquants_avx512(KernelTable& t) {
@@ -781,6 +911,7 @@ void register_gemm_kquants_avx512(KernelTable& t) {
     t.gemm_for(DType::Q6_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q6>};
     t.gemm_for(DType::Q2_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q2>};
     t.gemm_for(DType::Q3_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q3>};
+    t.gemm_q4_kx16 = {DType::Q8_K, quantize_q8_K, gemm_q4_kx16<8>};
 }
 
 }  // namespace ponder::kernels

@@ -220,6 +220,78 @@ void gemm_q4_0x16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb,
                            y + t * ldy + r, ldy);
 }
 
+// One Q5_0x16 group (16 rows, kernels/repack.h) x NT tokens: per block, the four nibble
+// vectors give the 8 registers of unsigned quants q + 16 (plus 16 where the fifth-bit masks are
+// set), each token's 4-byte groups are broadcast, and per row and token the integer block sum
+// (started at -16 * sum x) makes one FMA with dw * dx, in block order: the operations of
+// rows_tile<FmtQ5_0>, so the same bits as the row-major AVX-512 prompt kernel.
+// xd[t * nb + b]: token t's block b scale as a float.
+template <int NT>
+inline void q5_0x16_tile(const uint8_t* g, const uint8_t* acts, size_t arb, const int32_t* negsum,
+                         const float* xd, int64_t nb, float* y, int64_t ldy) {
+    const BlockQ8_0* xr[NT];
+    for (int t = 0; t < NT; ++t) xr[t] = reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb);
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), b16 = _mm512_set1_epi8(0x10);
+    for (int64_t b = 0; b < nb; ++b, g += kQ5_0x16Bytes) {
+        for (int o = 0; o < 384; o += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(g) + kPrefetchBytes + o, _MM_HINT_T0);
+        const __m512 dw =
+            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 320)));
+        uint64_t hm[8];
+        std::memcpy(hm, g + 256, sizeof hm);
+        __m512i wv[8];
+        for (int jj = 0; jj < 4; ++jj) {
+            const __m512i v = _mm512_loadu_si512(g + 64 * jj);
+            const __m512i lo = _mm512_and_si512(v, m4);
+            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            wv[jj] = _mm512_mask_add_epi8(lo, __mmask64(hm[jj]), lo, b16);
+            wv[4 + jj] = _mm512_mask_add_epi8(hi, __mmask64(hm[4 + jj]), hi, b16);
+        }
+        for (int t = 0; t < NT; ++t) {
+            const int8_t* q = xr[t][b].qs;
+            __m512i s = _mm512_set1_epi32(negsum[t * nb + b]);
+            for (int j = 0; j < 8; ++j) {
+                int32_t x4;
+                std::memcpy(&x4, q + 4 * j, 4);
+                s = _mm512_dpbusd_epi32(s, wv[j], _mm512_set1_epi32(x4));
+            }
+            const __m512 dx = _mm512_set1_ps(xd[t * nb + b]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, dx), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// A Q5_0x16 matrix (r0, r1 multiples of 16), tokens in groups of NT (the rest one by one).
+template <int NT>
+void gemm_q5_0x16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
+                  int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    const int64_t nb = n / kQK;
+    thread_local std::vector<int32_t> negsum;
+    thread_local std::vector<float> xd;
+    negsum.resize(size_t(n_tokens * nb));
+    xd.resize(size_t(n_tokens * nb));
+    block_negsums<BlockQ8_0>(acts, arb, nb, n_tokens, 16, negsum.data());
+    for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t b = 0; b < nb; ++b)
+            xd[size_t(t * nb + b)] =
+                half_to_float(reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb)[b].d);
+    const int32_t* ns = negsum.data();
+    const float* xs = xd.data();
+    for (int64_t r = r0; r < r1; r += 16) {
+        const uint8_t* g = w + size_t(r) * wrb;
+        int64_t t = 0;
+        for (; t + NT <= n_tokens; t += NT)
+            q5_0x16_tile<NT>(g, acts + size_t(t) * arb, arb, ns + t * nb, xs + t * nb, nb,
+                             y + t * ldy + r, ldy);
+        for (; t < n_tokens; ++t)
+            q5_0x16_tile<1>(g, acts + size_t(t) * arb, arb, ns + t * nb, xs + t * nb, nb,
+                            y + t * ldy + r, ldy);
+    }
+}
+
 }  // namespace
 
 // Q8_0 and Q5_0 prompts use the rows-in-lanes kernel (about 2x the lane order's speed; one
@@ -239,6 +311,7 @@ void register_gemm_q8_avx512(KernelTable& t) {
     t.gemm_for(DType::Q8_0) = {DType::Q8_0, quantize_q8_0, gemm_rows_or_lanes<FmtQ8_0, 8, 4>};
     t.gemm_for(DType::Q4_0) = {DType::Q8_0, quantize_q8_0, gemm_rows<FmtQ4_0, 8>};
     t.gemm_q4_0x8 = {DType::Q8_0, quantize_q8_0, gemm_q4_0x16<8>};
+    t.gemm_q5_0x16 = {DType::Q8_0, quantize_q8_0, gemm_q5_0x16<8>};
     t.gemm_for(DType::Q4_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ4_1, 4, 3, 4>};
     t.gemm_for(DType::Q5_0) = {DType::Q8_0, quantize_q8_0, gemm_rows_or_lanes<FmtQ5_0, 8, 4>};
     t.gemm_for(DType::Q5_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ5_1, 4, 3, 4>};
