@@ -23,6 +23,7 @@
 #include "core/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernels/repack.h"
 
 using namespace ponder;
 using namespace ponder::kernels;
@@ -138,6 +139,17 @@ int main(int argc, char** argv) {
                 }
             }
             Matrix m{t, sh->n_cols, sh->n_rows, w.data(), rb};
+            // Q4_K also in the Q4_Kx16 layout models repack it into at load (level "x16").
+            std::vector<uint8_t> wx;
+            Matrix mx = m;
+            if (t == DType::Q4_K && sh->n_rows % 16 == 0 &&
+                kernel_table(best_isa()).gemm_q4_kx16.gemm) {
+                wx.resize(w.size());
+                repack_q4_kx16(w.data(), rb, sh->n_rows, sh->n_cols, wx.data());
+                mx.data = wx.data();
+                mx.layout = Layout::Q4_Kx16;
+            }
+            const size_t n_var = isas.size() + (wx.empty() ? 0 : 1);
             for (int64_t nt : tokens) {
                 std::normal_distribution<float> nd(0.f, 1.f);
                 std::vector<float> x(size_t(nt * sh->n_cols)), y(size_t(nt * sh->n_rows));
@@ -146,20 +158,22 @@ int main(int argc, char** argv) {
                     ThreadPool pool(th);
                     // Repetitions interleave the ISA levels: rep k of each level runs back to
                     // back, so load changes hit all of them alike.
-                    std::vector<std::vector<double>> times(isas.size());
+                    std::vector<std::vector<double>> times(n_var);
                     for (int rep = 0; rep < reps + 1; ++rep)
-                        for (size_t li = 0; li < isas.size(); ++li) {
+                        for (size_t li = 0; li < n_var; ++li) {
+                            const bool x16 = li == isas.size();
+                            const Isa isa = x16 ? best_isa() : isas[li];
                             // Scalar at large shapes is slow: one timed run is enough.
-                            if (isas[li] == Isa::Scalar && rep > 1 &&
+                            if (isa == Isa::Scalar && rep > 1 &&
                                 double(nt) * double(sh->n_cols) * double(sh->n_rows) > 2e9)
                                 continue;
-                            set_active_isa(isas[li]);
+                            set_active_isa(isa);
                             const double t0 = now();
-                            matmul(m, x.data(), nt, y.data(), pool);
+                            matmul(x16 ? mx : m, x.data(), nt, y.data(), pool);
                             const double dt = now() - t0;
                             if (rep > 0) times[li].push_back(dt);  // rep 0 warms up
                         }
-                    for (size_t li = 0; li < isas.size(); ++li) {
+                    for (size_t li = 0; li < n_var; ++li) {
                         auto v = times[li];
                         std::sort(v.begin(), v.end());
                         const double med = v[v.size() / 2];
@@ -168,10 +182,11 @@ int main(int argc, char** argv) {
                         char range[64];
                         std::snprintf(range, sizeof range, "(%.3f..%.3f)", v.front() * 1e3,
                                       v.back() * 1e3);
-                        std::printf("%-5s %-9s %5lld %3d %-7s %10.3f %21s %9.2f %9.2f\n",
-                                    tn.c_str(), sh->name.c_str(), (long long)nt, th,
-                                    std::string(isa_name(isas[li])).c_str(), med * 1e3, range,
-                                    bytes / med * 1e-9, macs / med * 1e-9);
+                        std::printf(
+                            "%-5s %-9s %5lld %3d %-7s %10.3f %21s %9.2f %9.2f\n", tn.c_str(),
+                            sh->name.c_str(), (long long)nt, th,
+                            li == isas.size() ? "x16" : std::string(isa_name(isas[li])).c_str(),
+                            med * 1e3, range, bytes / med * 1e-9, macs / med * 1e-9);
                         std::fflush(stdout);
                     }
                 }

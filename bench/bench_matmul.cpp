@@ -7,7 +7,7 @@
 // Defaults: every type, the shapes q / kv / up / down / output, T = 1 and 512, every level
 // this CPU runs, 1 and 2 threads, N = 7 (T = 1) or 3 (T > 1) timed calls after one warm-up.
 // Q4_0 is measured twice where the level has a kernel for it: row-major, and repacked into
-// the Q4_0x8 layout models use at load (the "Q4_0x8" lines).
+// the Q4_0x8 layout models use at load (the "Q4_0x8" lines); Q5_0 likewise (Q5_0x16).
 // Without --all, the very slow combinations are skipped: the scalar level at T > 1 and the
 // output matrix (151,669 rows) at T > 1 (a prompt needs its logits for one token only).
 // Weights are random bytes with sane scales (speed does not depend on the values).
@@ -179,6 +179,12 @@ int main(int argc, char** argv) {
                 wx8.data = packed.data();
                 wx8.layout = Layout::Q4_0x8;
             }
+            if (t == DType::Q5_0 && s.rows % 16 == 0) {
+                packed.resize(w.row_bytes * size_t(s.rows));
+                repack_q5_0x16(w.data, w.row_bytes, s.rows, s.cols, packed.data());
+                wx8.data = packed.data();
+                wx8.layout = Layout::Q5_0x16;
+            }
             for (int64_t T : tokens) {
                 if (!all && T > 1 && s.rows > 100000) continue;
                 std::vector<float> x(size_t(T * s.cols)), y(size_t(T * s.rows));
@@ -216,8 +222,8 @@ int main(int argc, char** argv) {
                         };
                         measure(w, std::string(dtype_name(t)));
                         // Q4_0 also in the layout models repack it into at load.
-                        if (!packed.empty() && kernel_table(isa).gemm_q4_0x8.gemm)
-                            measure(wx8, "Q4_0x8");
+                        if (!packed.empty() && kernel_table(isa).gemm_for(t, wx8.layout).gemm)
+                            measure(wx8, t == DType::Q4_0 ? "Q4_0x8" : "Q5_0x16");
                     }
                 }
             }

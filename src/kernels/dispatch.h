@@ -68,9 +68,11 @@ struct KernelTable {
     // Q4_0 weights in the Q4_0x8 layout (kernels/repack.h); null at levels without one (the
     // model then keeps the row-major layout).
     GemmKernel gemm_q4_0x8{};
-    // Q5_0 / Q4_K weights in the Q5_0x16 / Q4_Kx16 layouts; likewise null where none.
+    // Q5_0 / Q4_K / Q6_K weights in the Q5_0x16 / Q4_Kx16 / Q6_Kx16 layouts; likewise null
+    // where none.
     GemmKernel gemm_q5_0x16{};
     GemmKernel gemm_q4_kx16{};
+    GemmKernel gemm_q6_kx16{};
     RmsNormFn rms_norm = nullptr;
     RopeFn rope = nullptr;
     SwigluFn swiglu = nullptr;
@@ -80,6 +82,7 @@ struct KernelTable {
     const GemmKernel& gemm_for(DType t, Layout l) const {
         if (l == Layout::Q5_0x16) return gemm_q5_0x16;
         if (l == Layout::Q4_Kx16) return gemm_q4_kx16;
+        if (l == Layout::Q6_Kx16) return gemm_q6_kx16;
         return l == Layout::Q4_0x8 ? gemm_q4_0x8 : gemm_for(t);
     }
     GemmKernel& gemm_for(DType t) { return gemm[static_cast<size_t>(t)]; }

@@ -21,7 +21,8 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
             const int64_t g = w.layout == Layout::Q4_0x8 ? 8 : 16;
             const auto unpack = w.layout == Layout::Q4_0x8    ? unpack_q4_0x8_group
                                 : w.layout == Layout::Q5_0x16 ? unpack_q5_0x16_group
-                                                              : unpack_q4_kx16_group;
+                                : w.layout == Layout::Q4_Kx16 ? unpack_q4_kx16_group
+                                                              : unpack_q6_kx16_group;
             for (int64_t r = 0; r < w.n_rows; r += g)
                 unpack(w.data, w.row_bytes, r, w.n_cols, rows.data() + size_t(r) * w.row_bytes);
             Matrix rm = w;

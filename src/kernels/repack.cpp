@@ -155,4 +155,100 @@ void unpack_q4_kx16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int6
         }
 }
 
+namespace {
+
+// The 256 unsigned 6-bit quants of a Q6_K super-block, and back.
+void q6_k_quants(const BlockQ6_K& b, uint8_t* q) {
+    for (int h = 0; h < 2; ++h)
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t lo0 = b.ql[64 * h + l], lo1 = b.ql[64 * h + 32 + l],
+                          hi = b.qh[32 * h + l];
+            q[128 * h + l] = uint8_t((lo0 & 0xF) | ((hi & 3) << 4));
+            q[128 * h + 32 + l] = uint8_t((lo1 & 0xF) | (((hi >> 2) & 3) << 4));
+            q[128 * h + 64 + l] = uint8_t((lo0 >> 4) | (((hi >> 4) & 3) << 4));
+            q[128 * h + 96 + l] = uint8_t((lo1 >> 4) | (((hi >> 6) & 3) << 4));
+        }
+}
+void q6_k_store(const uint8_t* q, BlockQ6_K& b) {
+    for (int h = 0; h < 2; ++h)
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t* e = q + 128 * h + l;
+            b.ql[64 * h + l] = uint8_t((e[0] & 0xF) | ((e[64] & 0xF) << 4));
+            b.ql[64 * h + 32 + l] = uint8_t((e[32] & 0xF) | ((e[96] & 0xF) << 4));
+            b.qh[32 * h + l] = uint8_t((e[0] >> 4) | ((e[32] >> 4) << 2) | ((e[64] >> 4) << 4) |
+                                       ((e[96] >> 4) << 6));
+        }
+}
+
+}  // namespace
+
+void repack_q6_kx16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
+                    uint8_t* dst) {
+    if (n_rows % 16 != 0 || n_cols % kQK_K != 0 || n_rows < 0)
+        fail("repack_q6_kx16: a ", n_rows, " x ", n_cols,
+             " matrix is not whole groups of 16 rows of whole 256-element super-blocks");
+    const int64_t nb = n_cols / kQK_K;
+    if (row_bytes != size_t(nb) * sizeof(BlockQ6_K))
+        fail("repack_q6_kx16: row size ", row_bytes, " does not match ", n_cols, " Q6_K elements");
+    uint8_t q[kQK_K];
+    for (int64_t g = 0; g < n_rows / 16; ++g) {
+        uint8_t* out = dst + size_t(16 * g) * row_bytes;
+        for (int64_t b = 0; b < nb; ++b, out += kQ6_Kx16Bytes)
+            for (int k = 0; k < 16; ++k) {
+                const BlockQ6_K& blk =
+                    reinterpret_cast<const BlockQ6_K*>(src + size_t(16 * g + k) * row_bytes)[b];
+                q6_k_quants(blk, q);
+                for (int p = 0; p < 4; ++p)
+                    for (int jj = 0; jj < 8; ++jj)
+                        for (int i = 0; i < 4; ++i)
+                            out[512 * p + 64 * jj + 4 * k + i] =
+                                uint8_t((q[64 * p + 4 * jj + i] & 0xF) |
+                                        ((q[64 * p + 32 + 4 * jj + i] & 0xF) << 4));
+                for (int p = 0; p < 4; ++p)
+                    for (int s = 0; s < 4; ++s)
+                        for (int i = 0; i < 4; ++i) {
+                            uint8_t v = 0;
+                            for (int f = 0; f < 4; ++f)
+                                v |= uint8_t(
+                                    (q[64 * p + 32 * (f % 2) + 4 * (2 * s + f / 2) + i] >> 4)
+                                    << (2 * f));
+                            out[2048 + 256 * p + 64 * s + 4 * k + i] = v;
+                        }
+                for (int j = 0; j < 16; ++j)
+                    out[3072 + 64 * (j / 4) + 4 * k + j % 4] = uint8_t(blk.scales[j]);
+                std::memcpy(out + 3328 + 2 * k, &blk.d, 2);
+            }
+    }
+}
+
+void unpack_q6_kx16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64_t n_cols,
+                          uint8_t* dst) {
+    const int64_t nb = n_cols / kQK_K;
+    const uint8_t* in = src + size_t(r0) * row_bytes;
+    uint8_t q[kQK_K];
+    for (int64_t b = 0; b < nb; ++b, in += kQ6_Kx16Bytes)
+        for (int k = 0; k < 16; ++k) {
+            auto* blk = reinterpret_cast<BlockQ6_K*>(dst + size_t(k) * row_bytes) + b;
+            for (int p = 0; p < 4; ++p)
+                for (int jj = 0; jj < 8; ++jj)
+                    for (int i = 0; i < 4; ++i) {
+                        const uint8_t v = in[512 * p + 64 * jj + 4 * k + i];
+                        q[64 * p + 4 * jj + i] = v & 0xF;
+                        q[64 * p + 32 + 4 * jj + i] = v >> 4;
+                    }
+            for (int p = 0; p < 4; ++p)
+                for (int s = 0; s < 4; ++s)
+                    for (int i = 0; i < 4; ++i) {
+                        const uint8_t v = in[2048 + 256 * p + 64 * s + 4 * k + i];
+                        for (int f = 0; f < 4; ++f)
+                            q[64 * p + 32 * (f % 2) + 4 * (2 * s + f / 2) + i] |=
+                                uint8_t(((v >> (2 * f)) & 3) << 4);
+                    }
+            q6_k_store(q, *blk);
+            for (int j = 0; j < 16; ++j)
+                blk->scales[j] = int8_t(in[3072 + 64 * (j / 4) + 4 * k + j % 4]);
+            std::memcpy(&blk->d, in + 3328 + 2 * k, 2);
+        }
+}
+
 }  // namespace ponder::kernels

@@ -30,6 +30,16 @@
 //     k's 12 packed scale / min bytes;
 //   - bytes 2240..2271: the rows' fp16 d (row k at 2240 + 2k); 2272..2303: their fp16 dmin.
 // A group takes as many bytes as its 16 rows did (16 * row_size).
+//
+// Q6_Kx16: the rows of a Q6_K matrix in groups of 16, super-block b at (g * nb + b) *
+// kQ6_Kx16Bytes. With q(e) the unsigned 6-bit quant of element e (weight = scale * (q - 32)):
+//   - bytes 0..2047: the low 4 bits, arranged as Q4_Kx16's quants: byte 512 p + 64 jj + 4 k + i
+//     (k: row) has q(64 p + 4 jj + i) & 15 in its low nibble, q(64 p + 32 + 4 jj + i) & 15 in
+//     its high nibble;
+//   - bytes 2048..3071: the high 2 bits: byte 2048 + 256 p + 64 s + 4 k + i holds in bits
+//     2f, 2f + 1 (f < 4) q(64 p + 32 (f % 2) + 4 (2 s + f / 2) + i) >> 4;
+//   - bytes 3072..3327: byte 3072 + 64 m + 4 k + i = scales[4 m + i] of row k;
+//   - bytes 3328..3359: the rows' fp16 d.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -69,6 +79,15 @@ void repack_q4_kx16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_
                     uint8_t* dst);
 // The inverse: rows [r0, r0 + 16) of a Q4_Kx16 matrix (r0 % 16 == 0) back to 16 Q4_K rows.
 void unpack_q4_kx16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64_t n_cols,
+                          uint8_t* dst);
+
+constexpr size_t kQ6_Kx16Bytes = 16 * sizeof(BlockQ6_K);
+static_assert(kQ6_Kx16Bytes == 3360);
+
+// As repack_q4_kx16 / unpack_q4_kx16_group, for Q6_K.
+void repack_q6_kx16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
+                    uint8_t* dst);
+void unpack_q6_kx16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64_t n_cols,
                           uint8_t* dst);
 
 }  // namespace ponder::kernels

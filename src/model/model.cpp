@@ -84,6 +84,9 @@ void Model::repack_weights() {
         if (m.type == DType::Q4_K && kt.gemm_q4_kx16.gemm && m.n_rows % 16 == 0 &&
             m.n_cols % kQK_K == 0)
             return kernels::Layout::Q4_Kx16;
+        if (m.type == DType::Q6_K && kt.gemm_q6_kx16.gemm && m.n_rows % 16 == 0 &&
+            m.n_cols % kQK_K == 0)
+            return kernels::Layout::Q6_Kx16;
         return kernels::Layout::RowMajor;
     };
     // Every distinct eligible matrix once (two entries may share their bytes).
@@ -136,6 +139,8 @@ void Model::repack_weights() {
                 kernels::repack_q5_0x16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
             else if (l == kernels::Layout::Q4_Kx16)
                 kernels::repack_q4_kx16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+            else if (l == kernels::Layout::Q6_Kx16)
+                kernels::repack_q6_kx16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
             else
                 kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
             done[src] = true;

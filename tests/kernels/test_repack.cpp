@@ -10,16 +10,18 @@
 // bound test_gemm_q8.cpp states for those prompts, |y - dot_row| <= (2 nb + 8) * 2^-23 *
 // sum_e |w_e| |xq_e|, now also at one token.
 //
-// The Q4_Kx16 layout holds the original super-blocks. Its kernel (AVX-512) sums each
-// super-block's integers whole (scale part and min part, exact) and makes 4 float roundings
-// per super-block (two conversions, the d / dmin products and difference, the FMA into the
-// row's sum); the reference makes 8 lane FMAs per super-block, 4 FMAs of mins and an 8-lane
-// sum at the end. With M_b = |x.d| (|d| sum_e sc_e q_e |xq_e| + |dmin| sum_k m_k |s_k|) per
-// super-block (s_k: the activations' 32-element sums), both are within (nb + 8) u sum_b M_b of
-// the exact value, so |y - dot_row| <= (2 nb + 16) * 2^-24 * sum_b M_b.
+// The Q4_Kx16 and Q6_Kx16 layouts hold the original super-blocks. Their kernels (AVX-512)
+// sum each super-block's integers whole (scale part and min part, exact) and make at most 5
+// float roundings per super-block (conversions, the d / dmin products and difference, the FMA
+// into the row's sum); the reference makes 8 lane FMAs per super-block, 4 FMAs of mins and an
+// 8-lane sum at the end. With M_b = |x.d| (|d| sum_e |sc_e q_e xq_e| + |dmin| sum_k m_k |s_k|)
+// per super-block (Q6_K: q_e - 32 and no min; s_k: the activations' 32-element sums), both
+// are within (nb + 8) u sum_b M_b of the exact value: |y - dot_row| <= (2 nb + 16) * 2^-24 *
+// sum_b M_b.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -364,38 +366,51 @@ TEST(RepackQ5_0x16, MatmulRoutesRepackedMatrices) {
     set_active_isa(saved);
 }
 
-// ---- Q4_Kx16 -------------------------------------------------------------------------------
+// ---- Q4_Kx16, Q6_Kx16 -----------------------------------------------------------------------
 
-struct Q4KMatrix {
+struct KMatrix {
     std::vector<uint8_t> rows, packed;
     Matrix m, mx16;
 };
-Q4KMatrix make_q4k(int64_t n_rows, int64_t n_cols, uint32_t seed, bool raw) {
-    Q4KMatrix q;
-    const size_t rb = row_size(DType::Q4_K, n_cols);
+// t: Q4_K or Q6_K. raw: every bit pattern of quants and scales, with finite d (and dmin).
+KMatrix make_kx16(DType t, int64_t n_rows, int64_t n_cols, uint32_t seed, bool raw) {
+    KMatrix q;
+    const size_t rb = row_size(t, n_cols);
     q.rows.resize(rb * size_t(n_rows));
     q.packed.resize(q.rows.size());
     if (raw) {
-        // Every bit pattern of quants, scales and mins, with finite d and dmin.
         std::mt19937 rng(seed);
         std::uniform_int_distribution<int> byte(0, 255);
         std::uniform_real_distribution<float> sc(-1e-3f, 1e-3f);
         for (auto& b : q.rows) b = uint8_t(byte(rng));
-        for (size_t off = 0; off < q.rows.size(); off += sizeof(BlockQ4_K)) {
+        const size_t bs = t == DType::Q4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ6_K);
+        for (size_t off = 0; off < q.rows.size(); off += bs) {
             const uint16_t d = f32_to_fp16(sc(rng)), dmin = f32_to_fp16(sc(rng));
-            std::memcpy(q.rows.data() + off, &d, 2);
-            std::memcpy(q.rows.data() + off + 2, &dmin, 2);
+            if (t == DType::Q4_K) {
+                std::memcpy(q.rows.data() + off, &d, 2);
+                std::memcpy(q.rows.data() + off + 2, &dmin, 2);
+            } else {
+                std::memcpy(q.rows.data() + off + offsetof(BlockQ6_K, d), &d, 2);
+            }
         }
     } else {
         const auto f = random_floats(size_t(n_rows * n_cols), seed, 1.0f);
         for (int64_t r = 0; r < n_rows; ++r)
-            quantize_row(DType::Q4_K, f.data() + r * n_cols, q.rows.data() + size_t(r) * rb,
-                         n_cols);
+            quantize_row(t, f.data() + r * n_cols, q.rows.data() + size_t(r) * rb, n_cols);
     }
-    repack_q4_kx16(q.rows.data(), rb, n_rows, n_cols, q.packed.data());
-    q.m = {DType::Q4_K, n_cols, n_rows, q.rows.data(), rb};
-    q.mx16 = {DType::Q4_K, n_cols, n_rows, q.packed.data(), rb, Layout::Q4_Kx16};
+    if (t == DType::Q4_K)
+        repack_q4_kx16(q.rows.data(), rb, n_rows, n_cols, q.packed.data());
+    else
+        repack_q6_kx16(q.rows.data(), rb, n_rows, n_cols, q.packed.data());
+    q.m = {t, n_cols, n_rows, q.rows.data(), rb};
+    q.mx16 = {t,      n_cols,
+              n_rows, q.packed.data(),
+              rb,     t == DType::Q4_K ? Layout::Q4_Kx16 : Layout::Q6_Kx16};
     return q;
+}
+
+const GemmKernel& kx16_kernel(Isa isa, DType t) {
+    return t == DType::Q4_K ? kernel_table(isa).gemm_q4_kx16 : kernel_table(isa).gemm_q6_kx16;
 }
 
 // The 6-bit scale and min of sub-block k of a Q4_K super-block.
@@ -411,7 +426,7 @@ void q4k_scale_min(const uint8_t* s, int k, int& sc, int& m) {
 
 TEST(RepackQ4_Kx16, LayoutHoldsTheOriginalBlocks) {
     const int64_t rows = 32, nb = 3, cols = nb * kQK_K;
-    const auto q = make_q4k(rows, cols, 21, true);
+    const auto q = make_kx16(DType::Q4_K, rows, cols, 21, true);
     for (int64_t r = 0; r < rows; ++r)
         for (int64_t b = 0; b < nb; ++b) {
             const auto& blk =
@@ -444,31 +459,74 @@ TEST(RepackQ4_Kx16, LayoutHoldsTheOriginalBlocks) {
     EXPECT_THROW(repack_q4_kx16(q.rows.data(), q.m.row_bytes, 16, 128, dst.data()), Error);
 }
 
-// |got - dot_row| within the Q4_Kx16 bound for row r of q against xq.
-void expect_q4k_bound(const Q4KMatrix& q, int64_t r, const QuantizedActs& xq, float got,
-                      int& failures, const char* what) {
+TEST(RepackQ6_Kx16, LayoutHoldsTheOriginalBlocks) {
+    const int64_t rows = 32, nb = 3, cols = nb * kQK_K;
+    const auto q = make_kx16(DType::Q6_K, rows, cols, 22, true);
+    // Element by element: dequantized through the documented layout = the reference's.
+    std::vector<float> want(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row(DType::Q6_K, q.rows.data() + size_t(r) * q.m.row_bytes, want.data(), cols);
+        const int k = int(r % 16);
+        for (int64_t b = 0; b < nb; ++b) {
+            const uint8_t* g = q.packed.data() + size_t(((r / 16) * nb + b)) * kQ6_Kx16Bytes;
+            uint16_t d;
+            std::memcpy(&d, g + 3328 + 2 * k, 2);
+            for (int e = 0; e < 256; ++e) {
+                const int p = e / 64, h = (e % 64) / 32, jj = (e % 32) / 4, i = e % 4;
+                const uint8_t lo = g[512 * p + 64 * jj + 4 * k + i];
+                const int f = 2 * (jj % 2) + h;
+                const uint8_t hi = g[2048 + 256 * p + 64 * (jj / 2) + 4 * k + i];
+                const int qv = (h ? lo >> 4 : lo & 0xF) | (((hi >> (2 * f)) & 3) << 4);
+                const int sc = int8_t(g[3072 + 64 * (e / 64) + 4 * k + (e % 64) / 16]);
+                const float got = fp16_to_f32(d) * float(sc * (qv - 32));
+                ASSERT_EQ(got, want[size_t(b * 256 + e)])
+                    << "row " << r << " block " << b << " element " << e;
+            }
+        }
+    }
+    std::vector<uint8_t> back(q.rows.size());
+    for (int64_t r = 0; r < rows; r += 16)
+        unpack_q6_kx16_group(q.packed.data(), q.m.row_bytes, r, cols,
+                             back.data() + size_t(r) * q.m.row_bytes);
+    EXPECT_EQ(back, q.rows);
+    std::vector<uint8_t> dst(q.rows.size());
+    EXPECT_THROW(repack_q6_kx16(q.rows.data(), q.m.row_bytes, 24, cols, dst.data()), Error);
+}
+
+// |got - dot_row| within the bound above for row r of q against xq.
+void expect_kx16_bound(const KMatrix& q, int64_t r, const QuantizedActs& xq, float got,
+                       int& failures, const char* what) {
+    const DType t = q.m.type;
     const int64_t cols = q.m.n_cols, nb = cols / kQK_K;
     const uint8_t* wr = q.rows.data() + size_t(r) * q.m.row_bytes;
-    const float want = dot_row(DType::Q4_K, wr, xq, cols);
-    const auto* wb = reinterpret_cast<const BlockQ4_K*>(wr);
+    const float want = dot_row(t, wr, xq, cols);
     const auto* xb = reinterpret_cast<const BlockQ8_K*>(xq.data.data());
+    std::vector<float> wf(static_cast<size_t>(cols));
+    dequantize_row(t, wr, wf.data(), cols);
     double mag = 0;
     for (int64_t b = 0; b < nb; ++b) {
+        if (t == DType::Q6_K) {
+            // d * sc * (q - 32) is exact in float: the dequantized weights are the scale parts.
+            for (int e = 0; e < 256; ++e)
+                mag += std::fabs(double(xb[b].d) * wf[size_t(b * 256 + e)] * xb[b].qs[e]);
+            continue;
+        }
+        const auto& wb = reinterpret_cast<const BlockQ4_K*>(wr)[b];
         double ms = 0, mm = 0;
         for (int k = 0; k < 8; ++k) {
             int sc, m;
-            q4k_scale_min(wb[b].scales, k, sc, m);
+            q4k_scale_min(wb.scales, k, sc, m);
             int sx = 0;
             for (int e = 32 * k; e < 32 * k + 32; ++e) {
-                const uint8_t byte = wb[b].qs[32 * (e / 64) + e % 32];
+                const uint8_t byte = wb.qs[32 * (e / 64) + e % 32];
                 const int qv = (e % 64) < 32 ? byte & 0xF : byte >> 4;
                 ms += double(sc) * qv * std::abs(int(xb[b].qs[e]));
                 sx += xb[b].qs[e];
             }
             mm += double(m) * std::abs(sx);
         }
-        mag += std::fabs(double(xb[b].d)) * (std::fabs(double(fp16_to_f32(wb[b].d))) * ms +
-                                             std::fabs(double(fp16_to_f32(wb[b].dmin))) * mm);
+        mag += std::fabs(double(xb[b].d)) * (std::fabs(double(fp16_to_f32(wb.d))) * ms +
+                                             std::fabs(double(fp16_to_f32(wb.dmin))) * mm);
     }
     const double bound = double(2 * nb + 16) * std::ldexp(1.0, -24) * mag;
     if (!(std::fabs(double(got) - double(want)) <= bound) && failures++ < 5)
@@ -476,88 +534,94 @@ void expect_q4k_bound(const Q4KMatrix& q, int64_t r, const QuantizedActs& xq, fl
                       << bound << ")";
 }
 
-void check_q4kx16(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0, int64_t r1,
-                  bool raw, uint32_t seed) {
-    const GemmKernel& kx = kernel_table(isa).gemm_q4_kx16;
+void check_kx16(Isa isa, DType t, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0,
+                int64_t r1, bool raw, uint32_t seed) {
+    const GemmKernel& kx = kx16_kernel(isa, t);
     ASSERT_NE(kx.gemm, nullptr);
     const int64_t cols = nb * kQK_K;
-    SCOPED_TRACE(std::string(isa_name(isa)) + " rows=" + std::to_string(rows) +
-                 " super-blocks=" + std::to_string(nb) + " tokens=" + std::to_string(n_tokens) +
-                 " r0=" + std::to_string(r0) + " r1=" + std::to_string(r1) +
-                 (raw ? " raw" : " quantized"));
-    const auto q = make_q4k(rows, cols, seed, raw);
+    SCOPED_TRACE(std::string(isa_name(isa)) + " " + std::string(dtype_name(t)) +
+                 " rows=" + std::to_string(rows) + " super-blocks=" + std::to_string(nb) +
+                 " tokens=" + std::to_string(n_tokens) + " r0=" + std::to_string(r0) +
+                 " r1=" + std::to_string(r1) + (raw ? " raw" : " quantized"));
+    const auto q = make_kx16(t, rows, cols, seed, raw);
     auto x = random_floats(size_t(n_tokens * cols), seed + 1, 2.0f);
     for (int e = 0; e < kQK_K; ++e) x[size_t(e)] = 0.0f;  // an all-zero activation block
     const size_t arb = row_size(kx.act_type, cols);
     std::vector<uint8_t> acts(arb * size_t(n_tokens));
-    for (int64_t t = 0; t < n_tokens; ++t)
-        kx.quantize(x.data() + t * cols, cols, acts.data() + size_t(t) * arb);
+    for (int64_t j = 0; j < n_tokens; ++j)
+        kx.quantize(x.data() + j * cols, cols, acts.data() + size_t(j) * arb);
     const float sentinel = -12345.0f;
     std::vector<float> y(size_t(rows * n_tokens), sentinel);
     kx.gemm(q.packed.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, y.data(),
             rows);
     int failures = 0;
-    for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t j = 0; j < n_tokens; ++j) {
         QuantizedActs xq;
-        quantize_acts(DType::Q4_K, x.data() + t * cols, cols, xq);
+        quantize_acts(t, x.data() + j * cols, cols, xq);
         for (int64_t r = 0; r < rows; ++r) {
-            const float got = y[size_t(t * rows + r)];
+            const float got = y[size_t(j * rows + r)];
             if (r < r0 || r >= r1) {
-                EXPECT_EQ(got, sentinel) << "wrote outside its rows: token " << t << " row " << r;
+                EXPECT_EQ(got, sentinel) << "wrote outside its rows: token " << j << " row " << r;
                 continue;
             }
-            expect_q4k_bound(q, r, xq, got, failures, "token");
+            expect_kx16_bound(q, r, xq, got, failures, "token");
         }
     }
     EXPECT_EQ(failures, 0);
 }
 
-TEST(RepackQ4_Kx16, KernelWithinBoundOfReference) {
-    std::vector<Isa> levels;
-    for (int i = 0; i <= int(best_isa()); ++i)
-        if (kernel_table(Isa(i)).gemm_q4_kx16.gemm) levels.push_back(Isa(i));
-    if (levels.empty()) GTEST_SKIP() << "no level with a Q4_Kx16 kernel on this CPU";
-    for (Isa isa : levels) {
-        uint32_t seed = 1;
-        for (bool raw : {false, true})
-            for (int64_t rows : {16, 48})
-                for (int64_t nb : {1, 3, 19})
-                    for (int64_t nt : {1, 2, 7, 8, 9, 17})
-                        check_q4kx16(isa, rows, nb, nt, 0, rows, raw, seed++);
-        check_q4kx16(isa, 80, 2, 5, 16, 48, false, 99);
-        check_q4kx16(isa, 80, 2, 1, 32, 80, true, 98);
+TEST(RepackKx16, KernelsWithinBoundOfReference) {
+    for (DType t : {DType::Q4_K, DType::Q6_K}) {
+        std::vector<Isa> levels;
+        for (int i = 0; i <= int(best_isa()); ++i)
+            if (kx16_kernel(Isa(i), t).gemm) levels.push_back(Isa(i));
+        if (levels.empty()) GTEST_SKIP() << "no level with a K-quant x16 kernel on this CPU";
+        for (Isa isa : levels) {
+            uint32_t seed = 1;
+            for (bool raw : {false, true})
+                for (int64_t rows : {16, 48})
+                    for (int64_t nb : {1, 3, 19})
+                        for (int64_t nt : {1, 2, 7, 8, 9, 17})
+                            check_kx16(isa, t, rows, nb, nt, 0, rows, raw, seed++);
+            check_kx16(isa, t, 80, 2, 5, 16, 48, false, 99);
+            check_kx16(isa, t, 80, 2, 1, 32, 80, true, 98);
+        }
     }
 }
 
-// The entry point with a Q4_Kx16 matrix: within the bound at every level (scalar falls back to
-// the reference on a row-major copy: its bits), the same bits with 1 and 2 threads.
-TEST(RepackQ4_Kx16, MatmulRoutesRepackedMatrices) {
+// The entry point with a Q4_Kx16 / Q6_Kx16 matrix: within the bound at every level (scalar
+// falls back to the reference on a row-major copy: its bits), the same bits with 1 and 2
+// threads.
+TEST(RepackKx16, MatmulRoutesRepackedMatrices) {
     ThreadPool one(1), two(2);
     const Isa saved = active_isa();
     const int64_t rows = 304, cols = 2 * kQK_K;
-    const auto q = make_q4k(rows, cols, 5, false);
-    for (int i = 0; i <= int(best_isa()); ++i) {
-        const Isa isa = Isa(i);
-        set_active_isa(isa);
-        for (int64_t nt : {1, 3, 16}) {
-            SCOPED_TRACE(std::string(isa_name(isa)) + " tokens=" + std::to_string(nt));
-            const auto x = random_floats(size_t(nt * cols), 6, 2.0f);
-            std::vector<float> y1(size_t(rows * nt)), y2(y1.size()), yr(y1.size());
-            matmul(q.mx16, x.data(), nt, y1.data(), one);
-            matmul(q.mx16, x.data(), nt, y2.data(), two);
-            ref::matmul(q.m, x.data(), nt, yr.data(), one);
-            EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)));
-            if (!kernel_table(isa).gemm_q4_kx16.gemm) {
-                EXPECT_EQ(0, std::memcmp(y1.data(), yr.data(), y1.size() * sizeof(float)));
+    for (DType t : {DType::Q4_K, DType::Q6_K}) {
+        const auto q = make_kx16(t, rows, cols, 5, false);
+        for (int i = 0; i <= int(best_isa()); ++i) {
+            const Isa isa = Isa(i);
+            set_active_isa(isa);
+            for (int64_t nt : {1, 3, 16}) {
+                SCOPED_TRACE(std::string(isa_name(isa)) + " " + std::string(dtype_name(t)) +
+                             " tokens=" + std::to_string(nt));
+                const auto x = random_floats(size_t(nt * cols), 6, 2.0f);
+                std::vector<float> y1(size_t(rows * nt)), y2(y1.size()), yr(y1.size());
+                matmul(q.mx16, x.data(), nt, y1.data(), one);
+                matmul(q.mx16, x.data(), nt, y2.data(), two);
+                ref::matmul(q.m, x.data(), nt, yr.data(), one);
+                EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)));
+                if (!kx16_kernel(isa, t).gemm) {
+                    EXPECT_EQ(0, std::memcmp(y1.data(), yr.data(), y1.size() * sizeof(float)));
+                }
+                int failures = 0;
+                for (int64_t j = 0; j < nt; ++j) {
+                    QuantizedActs xq;
+                    quantize_acts(t, x.data() + j * cols, cols, xq);
+                    for (int64_t r = 0; r < rows; ++r)
+                        expect_kx16_bound(q, r, xq, y1[size_t(j * rows + r)], failures, "matmul");
+                }
+                EXPECT_EQ(failures, 0);
             }
-            int failures = 0;
-            for (int64_t t = 0; t < nt; ++t) {
-                QuantizedActs xq;
-                quantize_acts(DType::Q4_K, x.data() + t * cols, cols, xq);
-                for (int64_t r = 0; r < rows; ++r)
-                    expect_q4k_bound(q, r, xq, y1[size_t(t * rows + r)], failures, "matmul");
-            }
-            EXPECT_EQ(failures, 0);
         }
     }
     set_active_isa(saved);

@@ -870,16 +870,117 @@ inline void q4_kx16_tile(const uint8_t* g, const BlockQ8_K* const* xr, const int
     for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
-// A Q4_Kx16 matrix (GemmFn contract; r0, r1 multiples of 16), tokens in groups of NT.
+// ---- Q6_K repacked at load into 16-row groups (kernels/repack.h) -------------------------
+//
+// As Q4_Kx16 with one lane per row: per super-block, row and token isum = sum_k sc_k * (sum of
+// q x over the 16 elements of sub-block k) - 32 * sum_k sc_k * bsum_k (q unsigned, 0..63; the
+// second sum by vpdpwssd on (sc, sc) pairs), exact in int32, then acc += x.d * (d *
+// float(isum)) in super-block order. Not the reference's 8-lane order: the test states the
+// bound.
+
+// Per token and super-block: the 16-element activation sums as int16 pairs (s_4m, s_4m+2),
+// (s_4m+1, s_4m+3) for m < 4, matching the scale pairs of q6_kx16_tile.
+inline void q6x16_sum_pairs(const BlockQ8_K& xb, int32_t* out) {
+    for (int m = 0; m < 4; ++m)
+        for (int o = 0; o < 2; ++o)
+            out[2 * m + o] = int32_t((uint32_t(uint16_t(xb.bsums[4 * m + o]))) |
+                                     (uint32_t(uint16_t(xb.bsums[4 * m + 2 + o])) << 16));
+}
+
 template <int NT>
-void gemm_q4_kx16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
-                  int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+inline void q6_kx16_tile(const uint8_t* g, const BlockQ8_K* const* xr, const int32_t* const* pairs,
+                         int64_t nb, float* y, int64_t ldy) {
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; ++b, g += kQ6_Kx16Bytes) {
+        __m512i sv[4];
+        for (int m = 0; m < 4; ++m) sv[m] = _mm512_loadu_si512(g + 3072 + 64 * m);
+        const __m512 dw =
+            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3328)));
+        __m512i isb[NT];
+        for (int t = 0; t < NT; ++t) isb[t] = _mm512_setzero_si512();
+        for (int k32 = 0; k32 < 8; ++k32) {
+            const int p = k32 / 2, h = k32 % 2;
+            const uint8_t* qv = g + 512 * p;
+            const uint8_t* hv = g + 2048 + 256 * p;
+            if (h == 0) {
+                for (int o = 0; o < 512; o += 64)
+                    _mm_prefetch(reinterpret_cast<const char*>(qv) + kKx16PrefetchBytes + o,
+                                 _MM_HINT_T0);
+                for (int o = 0; o < 256; o += 64)
+                    _mm_prefetch(reinterpret_cast<const char*>(hv) + kKx16PrefetchBytes + o,
+                                 _MM_HINT_T0);
+            }
+            __m512i wv[8];
+            for (int jj = 0; jj < 8; ++jj) {
+                const __m512i v = _mm512_loadu_si512(qv + 64 * jj);
+                const __m512i lo =
+                    h ? _mm512_and_si512(_mm512_srli_epi16(v, 4), m4) : _mm512_and_si512(v, m4);
+                const __m512i hb = _mm512_loadu_si512(hv + 64 * (jj / 2));
+                const int f = 2 * (jj % 2) + h;
+                const __m512i hs = f == 0   ? _mm512_slli_epi16(hb, 4)
+                                   : f == 1 ? _mm512_slli_epi16(hb, 2)
+                                   : f == 2 ? hb
+                                            : _mm512_srli_epi16(hb, 2);
+                wv[jj] = _mm512_ternarylogic_epi32(lo, hs, m30, 0xF8);  // lo | (hs & m30)
+            }
+            // Sub-blocks 2 k32 (jj < 4) and 2 k32 + 1: scales n = 4m + i sign-extended.
+            __m512i sc[2];
+            for (int u = 0; u < 2; ++u) {
+                const int n = 2 * k32 + u, m = n / 4, i = n % 4;
+                sc[u] = _mm512_srai_epi32(_mm512_slli_epi32(sv[m], 24 - 8 * i), 24);
+            }
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* q = xr[t][b].qs + 32 * k32;
+                __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+                for (int jj = 0; jj < 4; ++jj) {
+                    int32_t x0, x1;
+                    std::memcpy(&x0, q + 4 * jj, 4);
+                    std::memcpy(&x1, q + 16 + 4 * jj, 4);
+                    s0 = _mm512_dpbusd_epi32(s0, wv[jj], _mm512_set1_epi32(x0));
+                    s1 = _mm512_dpbusd_epi32(s1, wv[4 + jj], _mm512_set1_epi32(x1));
+                }
+                isb[t] = _mm512_add_epi32(isb[t], _mm512_add_epi32(_mm512_mullo_epi32(s0, sc[0]),
+                                                                   _mm512_mullo_epi32(s1, sc[1])));
+            }
+        }
+        for (int o = 3072; o < 3360; o += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(g) + kKx16PrefetchBytes + o, _MM_HINT_T0);
+        __m512i sp[8];
+        for (int m = 0; m < 4; ++m) {
+            sp[2 * m] = _mm512_srai_epi16(_mm512_slli_epi16(sv[m], 8), 8);
+            sp[2 * m + 1] = _mm512_srai_epi16(sv[m], 8);
+        }
+        for (int t = 0; t < NT; ++t) {
+            const int32_t* xp = pairs[t] + 8 * b;
+            __m512i c = _mm512_setzero_si512();
+            for (int j = 0; j < 8; ++j) c = _mm512_dpwssd_epi32(c, sp[j], _mm512_set1_epi32(xp[j]));
+            const __m512i is = _mm512_sub_epi32(isb[t], _mm512_slli_epi32(c, 5));
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(xr[t][b].d),
+                                     _mm512_mul_ps(dw, _mm512_cvtepi32_ps(is)), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// The Q4_Kx16 / Q6_Kx16 GemmFn (r0, r1 multiples of 16), tokens in groups of NT.
+template <bool kQ6, int NT>
+void gemm_kx16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
+               int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
     const int64_t nb = n / kQK_K;
+    constexpr int kPairs = kQ6 ? 8 : 4;
     thread_local std::vector<int32_t> sums;
-    sums.resize(size_t(n_tokens * nb * 4));
+    sums.resize(size_t(n_tokens * nb * kPairs));
     for (int64_t t = 0; t < n_tokens; ++t) {
         const auto* xb = reinterpret_cast<const BlockQ8_K*>(acts + size_t(t) * arb);
-        for (int64_t b = 0; b < nb; ++b) kx16_sum_pairs(xb[b], sums.data() + (t * nb + b) * 4);
+        for (int64_t b = 0; b < nb; ++b) {
+            int32_t* out = sums.data() + (t * nb + b) * kPairs;
+            if constexpr (kQ6)
+                q6x16_sum_pairs(xb[b], out);
+            else
+                kx16_sum_pairs(xb[b], out);
+        }
     }
     for (int64_t r = r0; r < r1; r += 16) {
         const uint8_t* g = w + size_t(r) * wrb;
@@ -889,14 +990,21 @@ void gemm_q4_kx16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb,
             const int64_t tn = std::min<int64_t>(NT, n_tokens - t);
             for (int j = 0; j < tn; ++j) {
                 xr[j] = reinterpret_cast<const BlockQ8_K*>(acts + size_t(t + j) * arb);
-                sp[j] = sums.data() + (t + j) * nb * 4;
+                sp[j] = sums.data() + (t + j) * nb * kPairs;
             }
             float* yt = y + t * ldy + r;
             if (tn == NT) {
-                q4_kx16_tile<NT>(g, xr, sp, nb, yt, ldy);
+                if constexpr (kQ6)
+                    q6_kx16_tile<NT>(g, xr, sp, nb, yt, ldy);
+                else
+                    q4_kx16_tile<NT>(g, xr, sp, nb, yt, ldy);
             } else {
-                for (int j = 0; j < tn; ++j)
-                    q4_kx16_tile<1>(g, xr + j, sp + j, nb, yt + j * ldy, ldy);
+                for (int j = 0; j < tn; ++j) {
+                    if constexpr (kQ6)
+                        q6_kx16_tile<1>(g, xr + j, sp + j, nb, yt + j * ldy, ldy);
+                    else
+                        q4_kx16_tile<1>(g, xr + j, sp + j, nb, yt + j * ldy, ldy);
+                }
             }
             t += tn;
         }
@@ -911,7 +1019,8 @@ void register_gemm_kquants_avx512(KernelTable& t) {
     t.gemm_for(DType::Q6_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q6>};
     t.gemm_for(DType::Q2_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q2>};
     t.gemm_for(DType::Q3_K) = {DType::Q8_K, quantize_q8_K, gemm<KQ::Q3>};
-    t.gemm_q4_kx16 = {DType::Q8_K, quantize_q8_K, gemm_q4_kx16<8>};
+    t.gemm_q4_kx16 = {DType::Q8_K, quantize_q8_K, gemm_kx16<false, 8>};
+    t.gemm_q6_kx16 = {DType::Q8_K, quantize_q8_K, gemm_kx16<true, 8>};
 }
 
 }  // namespace ponder::kernels
