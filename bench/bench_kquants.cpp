@@ -139,15 +139,16 @@ int main(int argc, char** argv) {
                 }
             }
             Matrix m{t, sh->n_cols, sh->n_rows, w.data(), rb};
-            // Q4_K also in the Q4_Kx16 layout models repack it into at load (level "x16").
+            // Q4_K and Q6_K also in the x16 layouts models repack them into at load (level "x16").
             std::vector<uint8_t> wx;
             Matrix mx = m;
-            if (t == DType::Q4_K && sh->n_rows % 16 == 0 &&
+            if ((t == DType::Q4_K || t == DType::Q6_K) && sh->n_rows % 16 == 0 &&
                 kernel_table(best_isa()).gemm_q4_kx16.gemm) {
                 wx.resize(w.size());
-                repack_q4_kx16(w.data(), rb, sh->n_rows, sh->n_cols, wx.data());
+                (t == DType::Q4_K ? repack_q4_kx16 : repack_q6_kx16)(w.data(), rb, sh->n_rows,
+                                                                     sh->n_cols, wx.data());
                 mx.data = wx.data();
-                mx.layout = Layout::Q4_Kx16;
+                mx.layout = t == DType::Q4_K ? Layout::Q4_Kx16 : Layout::Q6_Kx16;
             }
             const size_t n_var = isas.size() + (wx.empty() ? 0 : 1);
             for (int64_t nt : tokens) {

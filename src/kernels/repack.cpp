@@ -157,7 +157,7 @@ void unpack_q4_kx16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int6
 
 namespace {
 
-// The 256 unsigned 6-bit quants of a Q6_K super-block, and back.
+// The 256 unsigned 6-bit quants of a Q6_K super-block.
 void q6_k_quants(const BlockQ6_K& b, uint8_t* q) {
     for (int h = 0; h < 2; ++h)
         for (int l = 0; l < 32; ++l) {
@@ -169,17 +169,6 @@ void q6_k_quants(const BlockQ6_K& b, uint8_t* q) {
             q[128 * h + 96 + l] = uint8_t((lo1 >> 4) | (((hi >> 6) & 3) << 4));
         }
 }
-void q6_k_store(const uint8_t* q, BlockQ6_K& b) {
-    for (int h = 0; h < 2; ++h)
-        for (int l = 0; l < 32; ++l) {
-            const uint8_t* e = q + 128 * h + l;
-            b.ql[64 * h + l] = uint8_t((e[0] & 0xF) | ((e[64] & 0xF) << 4));
-            b.ql[64 * h + 32 + l] = uint8_t((e[32] & 0xF) | ((e[96] & 0xF) << 4));
-            b.qh[32 * h + l] = uint8_t((e[0] >> 4) | ((e[32] >> 4) << 2) | ((e[64] >> 4) << 4) |
-                                       ((e[96] >> 4) << 6));
-        }
-}
-
 }  // namespace
 
 void repack_q6_kx16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
@@ -225,26 +214,29 @@ void unpack_q6_kx16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int6
                           uint8_t* dst) {
     const int64_t nb = n_cols / kQK_K;
     const uint8_t* in = src + size_t(r0) * row_bytes;
-    uint8_t q[kQK_K];
     for (int64_t b = 0; b < nb; ++b, in += kQ6_Kx16Bytes)
         for (int k = 0; k < 16; ++k) {
             auto* blk = reinterpret_cast<BlockQ6_K*>(dst + size_t(k) * row_bytes) + b;
-            for (int p = 0; p < 4; ++p)
+            // Row k's bytes: lo[p][4 jj + i] (nibble bytes of chunk p), hb[p][4 s + i].
+            uint8_t lo[4][32], hb[4][16];
+            for (int p = 0; p < 4; ++p) {
                 for (int jj = 0; jj < 8; ++jj)
-                    for (int i = 0; i < 4; ++i) {
-                        const uint8_t v = in[512 * p + 64 * jj + 4 * k + i];
-                        q[64 * p + 4 * jj + i] = v & 0xF;
-                        q[64 * p + 32 + 4 * jj + i] = v >> 4;
-                    }
-            for (int p = 0; p < 4; ++p)
+                    std::memcpy(lo[p] + 4 * jj, in + 512 * p + 64 * jj + 4 * k, 4);
                 for (int s = 0; s < 4; ++s)
-                    for (int i = 0; i < 4; ++i) {
-                        const uint8_t v = in[2048 + 256 * p + 64 * s + 4 * k + i];
-                        for (int f = 0; f < 4; ++f)
-                            q[64 * p + 32 * (f % 2) + 4 * (2 * s + f / 2) + i] |=
-                                uint8_t(((v >> (2 * f)) & 3) << 4);
-                    }
-            q6_k_store(q, *blk);
+                    std::memcpy(hb[p] + 4 * s, in + 2048 + 256 * p + 64 * s + 4 * k, 4);
+            }
+            // Elements 128 h + l (+ 32, + 64, + 96) are chunk 2h's low / high nibbles and
+            // chunk 2h + 1's; their high bits sit in hb at 4 (l / 8) + l % 4, shifted by
+            // 4 ((l / 4) % 2), as the fields of qh's bits 0-1, 2-3 (chunk 2h), 4-5, 6-7.
+            for (int h = 0; h < 2; ++h)
+                for (int l = 0; l < 32; ++l) {
+                    const uint8_t a = lo[2 * h][l], c = lo[2 * h + 1][l];
+                    blk->ql[64 * h + l] = uint8_t((a & 0xF) | (c << 4));
+                    blk->ql[64 * h + 32 + l] = uint8_t((a >> 4) | (c & 0xF0));
+                    const int idx = 4 * (l / 8) + l % 4, sh = 4 * ((l / 4) % 2);
+                    blk->qh[32 * h + l] = uint8_t(((hb[2 * h][idx] >> sh) & 0xF) |
+                                                  (((hb[2 * h + 1][idx] >> sh) & 0xF) << 4));
+                }
             for (int j = 0; j < 16; ++j)
                 blk->scales[j] = int8_t(in[3072 + 64 * (j / 4) + 4 * k + j % 4]);
             std::memcpy(&blk->d, in + 3328 + 2 * k, 2);

@@ -87,6 +87,7 @@ void Model::repack_weights() {
         if (m.type == DType::Q6_K && kt.gemm_q6_kx16.gemm && m.n_rows % 16 == 0 &&
             m.n_cols % kQK_K == 0)
             return kernels::Layout::Q6_Kx16;
+
         return kernels::Layout::RowMajor;
     };
     // Every distinct eligible matrix once (two entries may share their bytes).

@@ -11,9 +11,10 @@
 // sum_e |w_e| |xq_e|, now also at one token.
 //
 // The Q4_Kx16 and Q6_Kx16 layouts hold the original super-blocks. Their kernels (AVX-512)
-// sum each super-block's integers whole (scale part and min part, exact) and make at most 5
-// float roundings per super-block (conversions, the d / dmin products and difference, the FMA
-// into the row's sum); the reference makes 8 lane FMAs per super-block, 4 FMAs of mins and an
+// give prompts (n_tokens > 1) the reference's bits (row-major kernels on unpacked groups).
+// At one token they sum each super-block's integers whole (scale part and min part, exact) and make
+// at most 5 float roundings per super-block (conversions, the d / dmin products and difference, the
+// FMA into the row's sum); the reference makes 8 lane FMAs per super-block, 4 FMAs of mins and an
 // 8-lane sum at the end. With M_b = |x.d| (|d| sum_e |sc_e q_e xq_e| + |dmin| sum_k m_k |s_k|)
 // per super-block (Q6_K: q_e - 32 and no min; s_k: the activations' 32-element sums), both
 // are within (nb + 8) u sum_b M_b of the exact value: |y - dot_row| <= (2 nb + 16) * 2^-24 *
@@ -565,6 +566,10 @@ void check_kx16(Isa isa, DType t, int64_t rows, int64_t nb, int64_t n_tokens, in
                 continue;
             }
             expect_kx16_bound(q, r, xq, got, failures, "token");
+            const float want = dot_row(t, q.rows.data() + size_t(r) * q.m.row_bytes, xq, cols);
+            if (n_tokens > 1 && f32_to_bits(got) != f32_to_bits(want) && failures++ < 5)
+                ADD_FAILURE() << "token " << j << " row " << r << ": " << got << " != dot_row "
+                              << want << " (prompts keep its bits)";
         }
     }
     EXPECT_EQ(failures, 0);
