@@ -973,12 +973,17 @@ template <bool kQ6, int NT>
 void gemm_kx16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
                int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
     if (n_tokens > 1) {
-        // Prompts: the row-major kernels (the reference's bits) on each group unpacked.
+        // Prompts: the row-major kernels (the reference's bits) on the groups unpacked, up to
+        // kRows rows per call (their per-call token preparation is then shared).
+        constexpr int64_t kRows = 256;
         thread_local std::vector<uint8_t> rows;
-        rows.resize(16 * wrb);
-        for (int64_t r = r0; r < r1; r += 16) {
-            (kQ6 ? unpack_q6_kx16_group : unpack_q4_kx16_group)(w, wrb, r, n, rows.data());
-            gemm<kQ6 ? KQ::Q6 : KQ::Q4>(rows.data(), wrb, acts, arb, n, n_tokens, 0, 16, y + r,
+        rows.resize(size_t(kRows) * wrb);
+        for (int64_t r = r0; r < r1; r += kRows) {
+            const int64_t re = std::min(r1, r + kRows);
+            for (int64_t g = r; g < re; g += 16)
+                (kQ6 ? unpack_q6_kx16_group : unpack_q4_kx16_group)(
+                    w, wrb, g, n, rows.data() + size_t(g - r) * wrb);
+            gemm<kQ6 ? KQ::Q6 : KQ::Q4>(rows.data(), wrb, acts, arb, n, n_tokens, 0, re - r, y + r,
                                         ldy);
         }
         return;
