@@ -24,6 +24,10 @@
 //   once into PackedSB records (quants as bytes, scales as int16 per product) and tiles of
 //   4 rows x 8 tokens run over them; a register holds 32 elements of two rows, already the
 //   two rows' reference lanes.
+// Models repack Q4_K and Q6_K at load into 16-row groups (kernels/repack.h, gemm_kx16 at the
+// end of this file): decode runs x16 tiles with one row per 32-bit lane (vpdpbusd), NOT
+// bit-identical to dot_row (see their comment); prompts unpack the groups and run the
+// paths above, keeping the reference's bits.
 #if defined(__x86_64__)
 // GCC 12's AVX-512 headers build some results from deliberately undefined registers
 // (_mm512_undefined_*), which -Wmaybe-uninitialized reports (GCC bug 105593).

@@ -294,6 +294,9 @@ void gemm_q5_0x16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb,
 
 }  // namespace
 
+// Models repack Q5_0 at load into Q5_0x16 (gemm_q5_0x16: rows-in-lanes at every token count,
+// so decode of repacked Q5_0 is no longer bit-identical to dot_row; prompts keep the bits of
+// the row-major prompt kernel).
 // Q8_0 and Q5_0 prompts use the rows-in-lanes kernel (about 2x the lane order's speed; one
 // float FMA per block, so not the reference's bits: on the golden models Q8_0 then agrees with
 // llama.cpp to 0.03 instead of 1e-5, Q5_0 still to 1e-5). Q4_1 and Q5_1 keep the exact lane
