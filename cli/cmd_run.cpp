@@ -20,10 +20,29 @@ struct RunOptions {
     std::vector<std::string> stop;
     bool json = false;
     std::string kv_type = "f16";
+    // Thinking control (runtime/thinking.h); off unless a budget is given.
+    int32_t max_thinking = -1, min_thinking = 0;
+    std::string wait_text = "\nWait", conclusion;
 };
+
+// Thinking is followed when a budget is set. The raw prompt may already have opened the block
+// (a chat prompt ending in "<think>\n"): its last open delimiter comes after its last close.
+ThinkingParams thinking_params(const RunOptions& o) {
+    ThinkingParams th;
+    th.track = o.max_thinking >= 0 || o.min_thinking > 0;
+    th.max_tokens = o.max_thinking;
+    th.min_tokens = o.min_thinking;
+    th.wait_text = o.wait_text;
+    th.conclusion = o.conclusion;
+    const size_t open = o.prompt.rfind(th.open), close = o.prompt.rfind(th.close);
+    th.starts_inside = open != std::string::npos && (close == std::string::npos || close < open);
+    if (th.track) validate_thinking_params(th);
+    return th;
+}
 
 void run(const RunOptions& o) {
     using clock = std::chrono::steady_clock;
+    const ThinkingParams thinking = thinking_params(o);  // bad budgets fail before the load
     const auto t0 = clock::now();
     auto model = Model::load(resolve_model_path(o.model));
     auto tok = Tokenizer::from_gguf(model->file());
@@ -41,6 +60,7 @@ void run(const RunOptions& o) {
     gp.max_tokens = o.n_predict;
     gp.stop = o.stop;
     gp.top_logits = o.top_logits;
+    gp.thinking = thinking;
     GenerateResult r;
     if (o.json) {
         r = generate(ctx, *tok, sampler, ids, gp);
@@ -69,6 +89,10 @@ void run(const RunOptions& o) {
                         {"generated_tokens", r.ids.size()},
                         {"generate_ms", r.generate_ms},
                         {"generate_tokens_per_s", tg}};
+        if (thinking.track)
+            j["thinking"] = {{"reasoning_tokens", r.n_reasoning_tokens},
+                             {"content_tokens", r.n_content_tokens},
+                             {"forced_tokens", r.n_forced_tokens}};
         if (o.top_logits > 0) {
             nlohmann::json top = nlohmann::json::array();
             for (const auto& [id, l] : r.first_step_top) top.push_back({id, l});
@@ -81,6 +105,9 @@ void run(const RunOptions& o) {
                  "\nload %.2f s | prompt %d tokens, %.1f tokens/s | generated %zu tokens, "
                  "%.1f tokens/s | finish: %s\n",
                  load_s, r.n_prompt, pp, r.ids.size(), tg, finish_reason_name(r.finish));
+    if (thinking.track)
+        std::fprintf(stderr, "thinking %d tokens (%d forced) | answer %d tokens\n",
+                     r.n_reasoning_tokens, r.n_forced_tokens, r.n_content_tokens);
 }
 
 void add_run(CLI::App& app) {
@@ -104,6 +131,14 @@ void add_run(CLI::App& app) {
     cmd->add_option("--stop", o->stop, "Stop string (repeatable)");
     cmd->add_flag("--json", o->json, "Print one JSON object with ids, text and timings");
     cmd->add_option("--top-logits", o->top_logits, "With --json: the first step's top-K logits");
+    cmd->add_option("--max-thinking", o->max_thinking,
+                    "Thinking tokens at most, then </think> is forced (-1: no limit)");
+    cmd->add_option("--min-thinking", o->min_thinking,
+                    "Thinking tokens at least: an early </think> becomes the wait text");
+    cmd->add_option("--wait-text", o->wait_text, "Text forced for an early </think>")
+        ->capture_default_str();
+    cmd->add_option("--conclusion", o->conclusion,
+                    "Text forced before </think> when --max-thinking is reached");
     cmd->callback([o] { run(*o); });
 }
 

@@ -11,54 +11,108 @@
 
 namespace ponder::kernels {
 
-void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-    const GemmKernel& k = active_kernels().gemm_for(w.type, w.layout);
-    if (!k.gemm) {
-        if (w.layout != Layout::RowMajor) {
-            // A level without the repacked kernel (the level was lowered after loading): the
-            // reference on a row-major copy. Slow, but only tests switch levels that way.
-            std::vector<uint8_t> rows(w.row_bytes * size_t(w.n_rows));
-            const int64_t g = w.layout == Layout::Q4_0x8 ? 8 : 16;
-            const auto unpack = w.layout == Layout::Q4_0x8    ? unpack_q4_0x8_group
-                                : w.layout == Layout::Q5_0x16 ? unpack_q5_0x16_group
-                                : w.layout == Layout::Q4_Kx16 ? unpack_q4_kx16_group
-                                                              : unpack_q6_kx16_group;
-            for (int64_t r = 0; r < w.n_rows; r += g)
-                unpack(w.data, w.row_bytes, r, w.n_cols, rows.data() + size_t(r) * w.row_bytes);
-            Matrix rm = w;
-            rm.data = rows.data();
-            rm.layout = Layout::RowMajor;
-            ref::matmul(rm, x, n_tokens, y, pool);
-            return;
-        }
+namespace {
+
+// The reference on a row-major copy of a repacked matrix: for a level without the repacked
+// kernel (the level was lowered after loading). Slow, but only tests switch levels that way.
+void ref_matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+    if (w.layout == Layout::RowMajor) {
         ref::matmul(w, x, n_tokens, y, pool);
         return;
     }
-    const int64_t nc = w.n_cols;
-    const size_t act_row = row_size(k.act_type, nc);
-    // One buffer per calling thread, grown as needed: no allocation per call in steady state.
-    thread_local std::vector<uint8_t> acts;
-    if (acts.size() < act_row * size_t(n_tokens)) acts.resize(act_row * size_t(n_tokens));
-    uint8_t* a = acts.data();
+    std::vector<uint8_t> rows(w.row_bytes * size_t(w.n_rows));
+    const int64_t g = w.layout == Layout::Q4_0x8 ? 8 : 16;
+    const auto unpack = w.layout == Layout::Q4_0x8    ? unpack_q4_0x8_group
+                        : w.layout == Layout::Q5_0x16 ? unpack_q5_0x16_group
+                        : w.layout == Layout::Q4_Kx16 ? unpack_q4_kx16_group
+                                                      : unpack_q6_kx16_group;
+    for (int64_t r = 0; r < w.n_rows; r += g)
+        unpack(w.data, w.row_bytes, r, w.n_cols, rows.data() + size_t(r) * w.row_bytes);
+    Matrix rm = w;
+    rm.data = rows.data();
+    rm.layout = Layout::RowMajor;
+    ref::matmul(rm, x, n_tokens, y, pool);
+}
+
+constexpr int kMaxShared = 4;  // matrices per matmul_shared_input call
+
+}  // namespace
+
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+    const Matrix* ws[1] = {&w};
+    float* ys[1] = {y};
+    matmul_shared_input(1, ws, x, n_tokens, ys, pool);
+}
+
+void matmul_shared_input(int n, const Matrix* const* ws, const float* x, int64_t n_tokens,
+                         float* const* ys, ThreadPool& pool) {
+    if (n < 1 || n > kMaxShared)
+        fail("matmul_shared_input: ", n, " matrices (1 to ", kMaxShared, ")");
+    const int64_t nc = ws[0]->n_cols;
+    const GemmKernel* k[kMaxShared];
+    int act[kMaxShared];  // index of matrix i's activation rows in `rows` below
+    // One activation buffer per distinct activation format, one set per calling thread, grown
+    // as needed: no allocation per call in steady state.
+    thread_local std::vector<uint8_t> bufs[kMaxShared];
+    const GemmKernel* fmt[kMaxShared];
+    uint8_t* buf[kMaxShared];  // bufs[f].data(): workers must not touch the thread_local
+    size_t act_row[kMaxShared];
+    int n_fmt = 0;
+    for (int i = 0; i < n; ++i) {
+        if (ws[i]->n_cols != nc) fail("matmul_shared_input: matrices of different widths");
+        k[i] = &active_kernels().gemm_for(ws[i]->type, ws[i]->layout);
+        if (!k[i]->gemm) {
+            ref_matmul(*ws[i], x, n_tokens, ys[i], pool);
+            continue;
+        }
+        int f = 0;
+        while (f < n_fmt && fmt[f]->act_type != k[i]->act_type) ++f;
+        if (f == n_fmt) {
+            fmt[f] = k[i];
+            act_row[f] = row_size(k[i]->act_type, nc);
+            if (bufs[f].size() < act_row[f] * size_t(n_tokens))
+                bufs[f].resize(act_row[f] * size_t(n_tokens));
+            buf[f] = bufs[f].data();
+            ++n_fmt;
+        }
+        act[i] = f;
+    }
+    if (n_fmt == 0) return;
     pool.run(
         [&](int ith, int nth) {
             int64_t t0, t1;
             ThreadPool::split(n_tokens, ith, nth, t0, t1);
-            for (int64_t t = t0; t < t1; ++t) k.quantize(x + t * nc, nc, a + size_t(t) * act_row);
+            for (int f = 0; f < n_fmt; ++f)
+                for (int64_t t = t0; t < t1; ++t)
+                    fmt[f]->quantize(x + t * nc, nc, buf[f] + size_t(t) * act_row[f]);
         },
-        n_tokens * nc * 8);
-    // Rows are split across threads in multiples of 16 so that each thread's kernel runs
-    // whole register tiles and no two threads write the same cache line of y when T = 1.
-    const int64_t n_rows = w.n_rows;
-    const int64_t n_groups = (n_rows + 15) / 16;
+        n_tokens * nc * 8 * n_fmt);
+    // Rows are split across threads in groups of 16 (over the matrices one after another) so
+    // that each thread's kernel runs whole register tiles and no two threads write the same
+    // cache line of y when n_tokens = 1.
+    int64_t groups[kMaxShared + 1] = {0};
+    int64_t work = 0;
+    for (int i = 0; i < n; ++i) {
+        const int64_t g = k[i]->gemm ? (ws[i]->n_rows + 15) / 16 : 0;
+        groups[i + 1] = groups[i] + g;
+        work += g * 16 * nc * n_tokens;
+    }
     pool.run(
         [&](int ith, int nth) {
             int64_t g0, g1;
-            ThreadPool::split(n_groups, ith, nth, g0, g1);
-            const int64_t r0 = g0 * 16, r1 = std::min(n_rows, g1 * 16);
-            if (r0 < r1) k.gemm(w.data, w.row_bytes, a, act_row, nc, n_tokens, r0, r1, y, n_rows);
+            ThreadPool::split(groups[n], ith, nth, g0, g1);
+            for (int i = 0; i < n && g0 < g1; ++i) {
+                const int64_t a = std::max(g0, groups[i]), b = std::min(g1, groups[i + 1]);
+                if (a >= b) continue;
+                const Matrix& w = *ws[i];
+                const int64_t r0 = (a - groups[i]) * 16;
+                const int64_t r1 = std::min(w.n_rows, (b - groups[i]) * 16);
+                const int f = act[i];
+                k[i]->gemm(w.data, w.row_bytes, buf[f], act_row[f], nc, n_tokens, r0, r1, ys[i],
+                           w.n_rows);
+            }
         },
-        n_rows * nc * n_tokens);
+        work);
 }
 
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows, float eps) {

@@ -35,6 +35,14 @@ DType activation_type(DType weight_type);
 // n_rows] Activations are rounded to activation_type(w.type) first.
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
+// matmul of n matrices that share the input x (the q/k/v projections; gate and up):
+// ys[i] = ws[i] x, each [n_tokens, ws[i]->n_rows]; all ws[i] have x's n_cols. The activations
+// are rounded once per activation format and one parallel run covers the rows of all the
+// matrices, so a decode step pays one hand-off between threads instead of one per matrix.
+// Results are those of n separate matmul calls, bit for bit.
+void matmul_shared_input(int n, const Matrix* const* ws, const float* x, int64_t n_tokens,
+                         float* const* ys, ThreadPool& pool);
+
 // y[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i], for each of n_rows rows of n.
 // x and y may alias.
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows, float eps);

@@ -238,9 +238,11 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
         const LayerWeights& L = w.layers[size_t(l)];
         // Attention block.
         kernels::rms_norm(s.x.data(), L.attn_norm.data(), s.h.data(), E, T, hp.rms_eps);
-        kernels::matmul(L.wq, s.h.data(), T, s.q.data(), pool);
-        kernels::matmul(L.wk, s.h.data(), T, s.k.data(), pool);
-        kernels::matmul(L.wv, s.h.data(), T, s.v.data(), pool);
+        {
+            const kernels::Matrix* ws[] = {&L.wq, &L.wk, &L.wv};
+            float* ys[] = {s.q.data(), s.k.data(), s.v.data()};
+            kernels::matmul_shared_input(3, ws, s.h.data(), T, ys, pool);
+        }
         add_bias(s.q.data(), L.bq, T);
         add_bias(s.k.data(), L.bk, T);
         add_bias(s.v.data(), L.bv, T);
@@ -281,8 +283,11 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
         for (int64_t i = 0; i < T * E; ++i) s.x[size_t(i)] += s.o[size_t(i)];
         // MLP block.
         kernels::rms_norm(s.x.data(), L.ffn_norm.data(), s.h.data(), E, T, hp.rms_eps);
-        kernels::matmul(L.w_gate, s.h.data(), T, s.g.data(), pool);
-        kernels::matmul(L.w_up, s.h.data(), T, s.u.data(), pool);
+        {
+            const kernels::Matrix* ws[] = {&L.w_gate, &L.w_up};
+            float* ys[] = {s.g.data(), s.u.data()};
+            kernels::matmul_shared_input(2, ws, s.h.data(), T, ys, pool);
+        }
         kernels::swiglu(s.g.data(), s.u.data(), s.g.data(), T * F);
         kernels::matmul(L.w_down, s.g.data(), T, s.o.data(), pool);
         for (int64_t i = 0; i < T * E; ++i) s.x[size_t(i)] += s.o[size_t(i)];

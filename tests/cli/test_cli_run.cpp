@@ -10,6 +10,8 @@
 
 #include "common/paths.h"
 #include "model/golden.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace ponder {
 namespace {
@@ -119,6 +121,37 @@ TEST(Example, CProgramStreamsTheGoldenText) {
                 " " + quote(prompt) + " 32 2>&1");
     ASSERT_EQ(rc, 0) << out;
     EXPECT_NE(out.find(prompt + c["greedy_text"].get<std::string>()), std::string::npos) << out;
+}
+
+// --max-thinking N: after N thinking tokens the close delimiter is forced, so the ids from
+// index N on start with its tokens and the JSON counts N plus those as reasoning tokens.
+TEST(CliRun, MaxThinkingForcesTheCloseDelimiter) {
+    const std::string model = test::model_path("tiny-qwen3-F16.gguf");
+    const std::string prompt =
+        "<|im_start|>user\nWhy is the sky blue?<|im_end|>\n<|im_start|>assistant\n<think>\n";
+    const auto [out, rc] = run_cmd(test::cli_path() + " run -m " + model + " -p " + quote(prompt) +
+                                   " -n 24 --temp 0 --max-thinking 5 --json 2>/dev/null");
+    ASSERT_EQ(rc, 0) << out;
+    const auto j = nlohmann::json::parse(out);
+    auto m = Model::load(model);
+    auto tok = Tokenizer::from_gguf(m->file());
+    const std::vector<int32_t> close = tok->encode("</think>", false, true);
+    ASSERT_FALSE(close.empty());
+    const auto ids = j["ids"].get<std::vector<int32_t>>();
+    ASSERT_GE(ids.size(), 5 + close.size());
+    EXPECT_EQ(std::vector<int32_t>(ids.begin() + 5, ids.begin() + 5 + long(close.size())), close);
+    EXPECT_EQ(j["thinking"]["reasoning_tokens"].get<size_t>(), 5 + close.size());
+    EXPECT_EQ(j["thinking"]["reasoning_tokens"].get<size_t>() +
+                  j["thinking"]["content_tokens"].get<size_t>(),
+              ids.size());
+}
+
+TEST(CliRun, InconsistentThinkingBudgetsFailBeforeLoading) {
+    const auto [out, rc] = run_cmd(test::cli_path() + " run -m /nonexistent.gguf -p hi" +
+                                   " --min-thinking 9 --max-thinking 3 2>&1");
+    EXPECT_NE(rc, 0);
+    EXPECT_NE(out.find("9"), std::string::npos) << out;
+    EXPECT_EQ(out.find("nonexistent"), std::string::npos) << out;
 }
 
 }  // namespace
