@@ -122,8 +122,8 @@ inline void block_cells(const int32_t* cells, int32_t j0, int32_t n, int32_t* id
 }
 
 // sc[r * n + j] = scale * q_r . k_j for every row r and j < n_vis[r] (F16 keys, any hd).
-void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
-                    int32_t n, int hd, float scale, float* sc) {
+void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
+                    int hd, float scale, float* sc) {
     const int R = job.n_rows;
     const int nch = (hd + 15) / 16;
     const int hdp = nch * 16;
@@ -157,8 +157,8 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
             for (int ch = 0; ch < nch; ++ch) {
                 const __m512 qv = _mm512_load_ps(q + ch * 16);
                 for (int s = 0; s < 16; ++s)
-                    acc[s] = _mm512_fmadd_ps(
-                        qv, _mm512_load_ps(kb + sum16_slot(s) * hdp + ch * 16), acc[s]);
+                    acc[s] = _mm512_fmadd_ps(qv, _mm512_load_ps(kb + sum16_slot(s) * hdp + ch * 16),
+                                             acc[s]);
             }
             _mm512_mask_storeu_ps(sc + size_t(r) * size_t(n) + size_t(j0), store,
                                   _mm512_mul_ps(sum16x16(acc), vscale));
@@ -257,8 +257,8 @@ void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32
 void softmax_row16(float* sc, int32_t n) {
     __m512 m16 = _mm512_set1_ps(-INFINITY);
     for (int32_t j = 0; j < n; j += 16)
-        m16 = _mm512_max_ps(m16, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY),
-                                                      lanes16(n - j), sc + j));
+        m16 = _mm512_max_ps(
+            m16, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), lanes16(n - j), sc + j));
     const __m512 vmx = _mm512_set1_ps(_mm512_reduce_max_ps(m16));
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
     for (int32_t j = 0; j < n; j += 16) {
@@ -287,7 +287,8 @@ inline void v_accumulate(float* const* out, const float* const* p, const float* 
     __mmask16 m[NC];
     for (int k = 0; k < NC; ++k) m[k] = ch0 + k == nch - 1 ? last_mask : __mmask16(0xFFFF);
     for (int r = 0; r < RB; ++r)
-        for (int k = 0; k < NC; ++k) acc[r][k] = _mm512_maskz_loadu_ps(m[k], out[r] + (ch0 + k) * 16);
+        for (int k = 0; k < NC; ++k)
+            acc[r][k] = _mm512_maskz_loadu_ps(m[k], out[r] + (ch0 + k) * 16);
     for (int c = c0; c < c1; ++c) {
         __m512 v[NC];
         for (int k = 0; k < NC; ++k) v[k] = _mm512_load_ps(vb + c * hdp + (ch0 + k) * 16);
@@ -297,7 +298,8 @@ inline void v_accumulate(float* const* out, const float* const* p, const float* 
         }
     }
     for (int r = 0; r < RB; ++r)
-        for (int k = 0; k < NC; ++k) _mm512_mask_storeu_ps(out[r] + (ch0 + k) * 16, m[k], acc[r][k]);
+        for (int k = 0; k < NC; ++k)
+            _mm512_mask_storeu_ps(out[r] + (ch0 + k) * 16, m[k], acc[r][k]);
 }
 
 template <int RB>
@@ -363,8 +365,9 @@ void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int3
                     for (int i = 0; i < 2; ++i) {
                         const __m128i q8 =
                             _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[k].qs + 16 * i));
-                        _mm512_store_ps(dst + k * kQK + 16 * i,
-                                        _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q8))));
+                        _mm512_store_ps(
+                            dst + k * kQK + 16 * i,
+                            _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q8))));
                     }
                 }
             }
