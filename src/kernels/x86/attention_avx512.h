@@ -11,10 +11,13 @@
 //      4 products for 16 cells; the signed keys enter as k + 128 (unsigned) and 128 * sum(q) is
 //      subtracted after. The exact integer block sum times the exact float d_k * d_q is added in
 //      float.
+//    Each row's maximum is kept on the way (for the softmax).
 // 2. Softmax per row as attention_impl.h's softmax_row, 16 lanes (same exp, sum in double,
-//    probabilities rounded to half).
+//    probabilities rounded to half); the normalization of each block of 16 probabilities is
+//    done by pass 3 just before it uses them.
 // 3. out += p * v in float, in cell order per element (as attention_impl.h): V rows converted 16
 //    cells at a time, up to 4 rows x 64 dims of outputs held in registers.
+// K and V rows are prefetched 32 cells ahead (a decode step reads them from memory).
 //
 // Numerics against the reference (tests/kernels/test_attention.cpp states the bound): the query
 // is rounded exactly as the reference rounds it and every product q * k is exact, but the scores
@@ -146,9 +149,10 @@ inline void prefetch_block(const uint8_t* base, size_t row_bytes, size_t bytes,
 // Cells ahead of the block being computed whose rows are prefetched.
 constexpr int32_t kPrefetchCells = 32;
 
-// sc[r * n + j] = scale * q_r . k_j for every row r and j < n_vis[r] (F16 keys, any hd).
+// sc[r * n + j] = scale * q_r . k_j for every row r and j < n_vis[r] (F16 keys, any hd);
+// row_max[r] = the largest of row r's scores.
 void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
-                    int hd, float scale, float* sc) {
+                    int hd, float scale, float* sc, float* row_max) {
     const int R = job.n_rows;
     const size_t head_bytes =
         kv.type == DType::Q8_0 ? size_t(hd / kQK) * sizeof(BlockQ8_0) : size_t(hd) * 2;
@@ -164,6 +168,8 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
     }
     const __m512 vscale = _mm512_set1_ps(scale);
     int32_t idx[16];
+    __m512 mx[kMaxAttentionRows];
+    for (int r = 0; r < R; ++r) mx[r] = _mm512_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         block_cells(cells, j0, n, idx);
         prefetch_block(kv.k, kv.row_bytes, head_bytes, cells, j0 + kPrefetchCells, n);
@@ -187,15 +193,18 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
                     acc[s] = _mm512_fmadd_ps(qv, _mm512_load_ps(kb + sum16_slot(s) * hdp + ch * 16),
                                              acc[s]);
             }
-            _mm512_mask_storeu_ps(sc + size_t(r) * size_t(n) + size_t(j0), store,
-                                  _mm512_mul_ps(sum16x16(acc), vscale));
+            const __m512 v = _mm512_mul_ps(sum16x16(acc), vscale);
+            _mm512_mask_storeu_ps(sc + size_t(r) * size_t(n) + size_t(j0), store, v);
+            mx[r] = _mm512_mask_max_ps(mx[r], lanes16(job.n_vis[r] - j0), mx[r], v);
         }
     }
+    for (int r = 0; r < R; ++r) row_max[r] = _mm512_reduce_max_ps(mx[r]);
 }
 
-// sc as scores_f16_512, Q8_0 keys (hd a multiple of 32). qb: scratch for R * hd / 32 blocks.
+// sc, row_max as scores_f16_512, Q8_0 keys (hd a multiple of 32). qb: room for R * hd / 32
+// blocks.
 void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
-                     int32_t n, int hd, float scale, float* sc, BlockQ8_0* qb) {
+                     int32_t n, int hd, float scale, float* sc, BlockQ8_0* qb, float* row_max) {
     const int R = job.n_rows;
     const size_t head_bytes =
         kv.type == DType::Q8_0 ? size_t(hd / kQK) * sizeof(BlockQ8_0) : size_t(hd) * 2;
@@ -224,7 +233,8 @@ void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32
     const __m512i flip = _mm512_set1_epi8(int8_t(-128));
     const __m512 vscale = _mm512_set1_ps(scale);
     int32_t idx[16];
-    __m512 acc[kMaxAttentionRows];
+    __m512 acc[kMaxAttentionRows], mx[kMaxAttentionRows];
+    for (int r = 0; r < R; ++r) mx[r] = _mm512_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         block_cells(cells, j0, n, idx);
         prefetch_block(kv.k, kv.row_bytes, head_bytes, cells, j0 + kPrefetchCells, n);
@@ -276,20 +286,20 @@ void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32
             }
         }
         const __mmask16 store = lanes16(n - j0);
-        for (int r = 0; r < R; ++r)
-            if (j0 < job.n_vis[r])
-                _mm512_mask_storeu_ps(sc + size_t(r) * size_t(n) + size_t(j0), store,
-                                      _mm512_mul_ps(acc[r], vscale));
+        for (int r = 0; r < R; ++r) {
+            if (j0 >= job.n_vis[r]) continue;
+            const __m512 v = _mm512_mul_ps(acc[r], vscale);
+            _mm512_mask_storeu_ps(sc + size_t(r) * size_t(n) + size_t(j0), store, v);
+            mx[r] = _mm512_mask_max_ps(mx[r], lanes16(job.n_vis[r] - j0), mx[r], v);
+        }
     }
+    for (int r = 0; r < R; ++r) row_max[r] = _mm512_reduce_max_ps(mx[r]);
 }
 
-// In place: sc[0..n) -> half-rounded softmax probabilities (softmax_row, 16 lanes).
-void softmax_row16(float* sc, int32_t n) {
-    __m512 m16 = _mm512_set1_ps(-INFINITY);
-    for (int32_t j = 0; j < n; j += 16)
-        m16 = _mm512_max_ps(
-            m16, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), lanes16(n - j), sc + j));
-    const __m512 vmx = _mm512_set1_ps(_mm512_reduce_max_ps(m16));
+// In place: sc[0..n) -> exp(sc[j] - mx) (mx: their maximum); returns their sum (in double).
+// The first two passes of softmax_row (16 lanes); the caller normalizes (normalize_half16).
+double softmax_exp16(float* sc, int32_t n, float mx) {
+    const __m512 vmx = _mm512_set1_ps(mx);
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
     for (int32_t j = 0; j < n; j += 16) {
         const __mmask16 m = lanes16(n - j);
@@ -299,13 +309,14 @@ void softmax_row16(float* sc, int32_t n) {
         lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
         hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
     }
-    const double sum = _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
-    const __m512 inv = _mm512_set1_ps(float(1.0 / sum));
-    for (int32_t j = 0; j < n; j += 16) {
-        const __mmask16 m = lanes16(n - j);
-        _mm512_mask_storeu_ps(sc + j, m,
-                              round_half16(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, sc + j), inv)));
-    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+}
+
+// In place: p[0..k) -> half(p[j] * inv), k <= 16 (softmax_row's last pass, 16 values).
+inline void normalize_half16(float* p, int k, float inv) {
+    const __mmask16 m = lanes16(k);
+    _mm512_mask_storeu_ps(
+        p, m, round_half16(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p), _mm512_set1_ps(inv))));
 }
 
 // out_r[ch0 * 16 ...] += sum over cells c in [c0, c1) of p_r[c] * vb[c] for RB rows and NC
@@ -363,13 +374,18 @@ void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int3
     for (int r = 0; r < R; ++r) n = std::max(n, job.n_vis[r]);
     // scratch: scores [R, n] | Q8_0 query blocks.
     float* sc = scratch;
+    float mx[kMaxAttentionRows], inv[kMaxAttentionRows];
     if (kv.type == DType::Q8_0)
         scores_q8_0_512(job, kv, cells, n, hd, scale, sc,
-                        reinterpret_cast<BlockQ8_0*>(sc + size_t(R) * size_t(n)));
+                        reinterpret_cast<BlockQ8_0*>(sc + size_t(R) * size_t(n)), mx);
     else
-        scores_f16_512(job, kv, cells, n, hd, scale, sc);
+        scores_f16_512(job, kv, cells, n, hd, scale, sc, mx);
+    // Softmax: exp and the sum here, each block of 16 probabilities normalized and rounded to
+    // half just before the V pass uses it.
     for (int r = 0; r < R; ++r) {
-        if (job.n_vis[r] > 0) softmax_row16(sc + size_t(r) * size_t(n), job.n_vis[r]);
+        inv[r] = 0.0f;
+        if (job.n_vis[r] > 0)
+            inv[r] = float(1.0 / softmax_exp16(sc + size_t(r) * size_t(n), job.n_vis[r], mx[r]));
         std::fill(job.out[r], job.out[r] + hd, 0.0f);
     }
     const int nch = (hd + 15) / 16;
@@ -411,9 +427,13 @@ void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int3
             const float* p[4];
             int gmin = g;
             for (int i = 0; i < rb; ++i) {
-                out[i] = job.out[r0 + i];
-                p[i] = sc + size_t(r0 + i) * size_t(n) + size_t(j0);
-                gmin = std::min<int>(gmin, std::max(0, job.n_vis[r0 + i] - j0));
+                const int r = r0 + i;
+                out[i] = job.out[r];
+                float* pr = sc + size_t(r) * size_t(n) + size_t(j0);
+                p[i] = pr;
+                const int gv = std::max(0, std::min<int>(g, job.n_vis[r] - j0));
+                if (gv > 0) normalize_half16(pr, gv, inv[r]);
+                gmin = std::min(gmin, gv);
             }
             switch (rb) {
                 case 4:
