@@ -1,8 +1,6 @@
-// The fused GQA attention kernel (kernels.h, `attention`), written once and compiled twice: by
-// ops_avx2.cpp (AVX2 + FMA + F16C) and by ops_avx512.cpp (adds AVX-512: 8-double accumulators
-// and `vpdpbusd`). Include this header from those two files only, after defining
-// PONDER_ATT_AVX512 to 0 or 1. Everything here has internal linkage (anonymous namespace), so
-// each ISA file keeps its own copy.
+// The fused GQA attention kernel (kernels.h, `attention`) for AVX2 + FMA + F16C, compiled by
+// ops_avx2.cpp only (the AVX-512 level has its own kernel in float, attention_avx512.h).
+// Everything here has internal linkage (anonymous namespace).
 //
 // One call handles up to kMaxAttentionRows query rows that share one KV head and one cell list:
 // each K and V row is converted to floats once and used by every row of the job.
@@ -29,10 +27,6 @@
 #include "core/quant_blocks.h"
 #include "kernels/dispatch.h"
 #include "kernels/ref/kernels_ref.h"
-
-#ifndef PONDER_ATT_AVX512
-#error "define PONDER_ATT_AVX512 before including attention_impl.h"
-#endif
 
 namespace ponder::kernels {
 namespace {
@@ -79,18 +73,6 @@ inline __m256 round_half8(__m256 x) {
 
 // ---- double accumulators ----------------------------------------------------------------------
 
-#if PONDER_ATT_AVX512
-struct AccD {
-    __m512d a = _mm512_setzero_pd();
-    void add_f32(__m256 v) { a = _mm512_add_pd(a, _mm512_cvtps_pd(v)); }
-    void fma_i32(__m256i v, __m512d scale) { a = _mm512_fmadd_pd(_mm512_cvtepi32_pd(v), scale, a); }
-    double sum() const { return _mm512_reduce_add_pd(a); }
-};
-using ScaleD = __m512d;
-inline ScaleD scale_d(double s) {
-    return _mm512_set1_pd(s);
-}
-#else
 struct AccD {
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
     void add_f32(__m256 v) {
@@ -112,17 +94,12 @@ using ScaleD = __m256d;
 inline ScaleD scale_d(double s) {
     return _mm256_set1_pd(s);
 }
-#endif
 
 // 8 int32 lanes: sums of 4 products a*b of the 32 int8 pairs (lane i: elements 4i..4i+3).
 inline __m256i dot_i8_lanes(__m256i a, __m256i b) {
     const __m256i ua = _mm256_sign_epi8(a, a);  // |a|
     const __m256i sb = _mm256_sign_epi8(b, a);  // b with a's sign
-#if PONDER_ATT_AVX512
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ua, sb);
-#else
     return _mm256_madd_epi16(_mm256_maddubs_epi16(ua, sb), _mm256_set1_epi16(1));
-#endif
 }
 
 // ---- K / V row conversion -----------------------------------------------------------------------
@@ -152,26 +129,6 @@ inline void row_to_f32(DType type, const uint8_t* src, int hd, float* dst) {
 // ---- the kernel --------------------------------------------------------------------------------
 
 // Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
-#if PONDER_ATT_AVX512
-using VecD = __m512d;  // 8 doubles
-constexpr int kDW = 8;
-inline VecD loadd(const double* p) {
-    return _mm512_loadu_pd(p);
-}
-inline VecD fmad(VecD a, VecD b, VecD c) {
-    return _mm512_fmadd_pd(a, b, c);
-}
-inline VecD zerod() {
-    return _mm512_setzero_pd();
-}
-inline double sumd(VecD v) {
-    return _mm512_reduce_add_pd(v);
-}
-// 8 floats -> 8 doubles.
-inline void store_f32_as_f64(double* dst, __m256 v) {
-    _mm512_storeu_pd(dst, _mm512_cvtps_pd(v));
-}
-#else
 using VecD = __m256d;  // 4 doubles
 constexpr int kDW = 4;
 inline VecD loadd(const double* p) {
@@ -192,7 +149,6 @@ inline void store_f32_as_f64(double* dst, __m256 v) {
     _mm256_storeu_pd(dst, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
     _mm256_storeu_pd(dst + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
 }
-#endif
 
 // Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
 // The half query and keys are held as doubles, so each product is exact and one double FMA

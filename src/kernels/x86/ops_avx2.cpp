@@ -1,7 +1,6 @@
 // rms_norm, rope, swiglu, attention kernels for AVX2 (compiled with this level's flags only; see
 // dispatch.h).
 #if defined(__x86_64__)
-#define PONDER_ATT_AVX512 0
 #include "kernels/x86/attention_impl.h"
 
 namespace ponder::kernels {

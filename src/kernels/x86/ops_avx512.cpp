@@ -7,13 +7,12 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-#define PONDER_ATT_AVX512 1
-#include "kernels/x86/attention_impl.h"
+#include "kernels/x86/attention_avx512.h"
 
 namespace ponder::kernels {
 
 void register_ops_avx512(KernelTable& t) {
-    t.attention = attention_simd;
+    t.attention = attention_avx512;
 }
 
 }  // namespace ponder::kernels
