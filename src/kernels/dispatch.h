@@ -68,6 +68,8 @@ struct KernelTable {
     // Q4_0 weights in the Q4_0x8 layout (kernels/repack.h); null at levels without one (the
     // model then keeps the row-major layout).
     GemmKernel gemm_q4_0x8{};
+    // Q8_0 weights in the Q8_0x16 layout (kernels/repack.h); likewise null where absent.
+    GemmKernel gemm_q8_0x16{};
     RmsNormFn rms_norm = nullptr;
     RopeFn rope = nullptr;
     SwigluFn swiglu = nullptr;
@@ -75,7 +77,9 @@ struct KernelTable {
 
     const GemmKernel& gemm_for(DType t) const { return gemm[static_cast<size_t>(t)]; }
     const GemmKernel& gemm_for(DType t, Layout l) const {
-        return l == Layout::Q4_0x8 ? gemm_q4_0x8 : gemm_for(t);
+        if (l == Layout::Q4_0x8) return gemm_q4_0x8;
+        if (l == Layout::Q8_0x16) return gemm_q8_0x16;
+        return gemm_for(t);
     }
     GemmKernel& gemm_for(DType t) { return gemm[static_cast<size_t>(t)]; }
 };

@@ -13,17 +13,23 @@ namespace ponder::kernels {
 
 namespace {
 
-// The reference on a row-major copy of a Q4_0x8 matrix: for a level without the repacked
-// kernel (the level was lowered after loading). Slow, but only tests switch levels that way.
+// The reference on a row-major copy of a repacked (Q4_0x8, Q8_0x16) matrix: for a level
+// without the repacked kernel (the level was lowered after loading). Slow, but only tests
+// switch levels that way.
 void ref_matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-    if (w.layout != Layout::Q4_0x8) {
+    if (w.layout == Layout::RowMajor) {
         ref::matmul(w, x, n_tokens, y, pool);
         return;
     }
     std::vector<uint8_t> rows(w.row_bytes * size_t(w.n_rows));
-    for (int64_t r = 0; r < w.n_rows; r += 8)
-        unpack_q4_0x8_group(w.data, w.row_bytes, r, w.n_cols,
-                            rows.data() + size_t(r) * w.row_bytes);
+    if (w.layout == Layout::Q4_0x8)
+        for (int64_t r = 0; r < w.n_rows; r += 8)
+            unpack_q4_0x8_group(w.data, w.row_bytes, r, w.n_cols,
+                                rows.data() + size_t(r) * w.row_bytes);
+    if (w.layout == Layout::Q8_0x16)
+        for (int64_t r = 0; r < w.n_rows; r += 16)
+            unpack_q8_0x16_group(w.data, w.row_bytes, r, w.n_cols,
+                                 rows.data() + size_t(r) * w.row_bytes);
     Matrix rm = w;
     rm.data = rows.data();
     rm.layout = Layout::RowMajor;

@@ -10,12 +10,13 @@
 
 namespace ponder::kernels {
 
-// How a matrix's bytes are arranged: as GGUF stores them (row-major), or a Q4_0 matrix
-// repacked at load into 8-row groups (kernels/repack.h; same total size, row_bytes per row).
-enum class Layout { RowMajor, Q4_0x8 };
+// How a matrix's bytes are arranged: as GGUF stores them (row-major), or repacked at load into
+// row groups (kernels/repack.h; same total size, row_bytes per row): a Q4_0 matrix into 8-row
+// groups (Q4_0x8), a Q8_0 matrix into 16-row groups (Q8_0x16).
+enum class Layout { RowMajor, Q4_0x8, Q8_0x16 };
 
 // A weight matrix: n_rows rows of n_cols elements of `type`. Row-major `data` points into the
-// mapped file (never copied); a Q4_0x8 one into a buffer its Model owns.
+// mapped file (never copied); a repacked one into a buffer its Model owns.
 struct Matrix {
     DType type = DType::F32;
     int64_t n_cols = 0;  // ne[0]: the input dimension

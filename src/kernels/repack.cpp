@@ -68,4 +68,48 @@ void unpack_q4_0x8_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64
         }
 }
 
+void repack_q8_0x16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
+                    uint8_t* dst) {
+    if (n_rows % 16 != 0 || n_cols % kQK != 0 || n_rows < 0)
+        fail("repack_q8_0x16: a ", n_rows, " x ", n_cols,
+             " matrix is not whole groups of 16 rows of whole 32-element blocks");
+    const int64_t nb = n_cols / kQK;
+    if (row_bytes != size_t(nb) * sizeof(BlockQ8_0))
+        fail("repack_q8_0x16: row size ", row_bytes, " does not match ", n_cols, " Q8_0 elements");
+    for (int64_t g = 0; g < n_rows / 16; ++g) {
+        const BlockQ8_0* rows[16];
+        for (int k = 0; k < 16; ++k)
+            rows[k] = reinterpret_cast<const BlockQ8_0*>(src + size_t(16 * g + k) * row_bytes);
+        uint8_t* out = dst + size_t(16 * g) * row_bytes;
+        for (int64_t b = 0; b < nb; ++b, out += kQ8_0x16Bytes)
+            for (int k = 0; k < 16; ++k) {
+                const BlockQ8_0& blk = rows[k][b];
+                std::memcpy(out + 2 * k, &blk.d, 2);
+                for (int j = 0; j < 8; ++j) {
+                    uint32_t v;
+                    std::memcpy(&v, blk.qs + 4 * j, 4);
+                    v ^= 0x80808080u;
+                    std::memcpy(out + 32 + 64 * j + 4 * k, &v, 4);
+                }
+            }
+    }
+}
+
+void unpack_q8_0x16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64_t n_cols,
+                          uint8_t* dst) {
+    const int64_t nb = n_cols / kQK;
+    const uint8_t* in = src + size_t(r0) * row_bytes;
+    for (int64_t b = 0; b < nb; ++b, in += kQ8_0x16Bytes)
+        for (int k = 0; k < 16; ++k) {
+            auto* blk = reinterpret_cast<BlockQ8_0*>(dst + size_t(k) * row_bytes) + b;
+            std::memcpy(&blk->d, in + 2 * k, 2);
+            for (int j = 0; j < 8; ++j) {
+                uint32_t v;
+                std::memcpy(&v, in + 32 + 64 * j + 4 * k, 4);
+                v ^= 0x80808080u;
+                std::memcpy(blk->qs + 4 * j, &v, 4);
+            }
+        }
+}
+
 }  // namespace ponder::kernels

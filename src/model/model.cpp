@@ -71,14 +71,21 @@ namespace ponder {
 void Model::repack_weights() {
     const char* env = std::getenv("PONDER_REPACK");
     if (env && std::string_view(env) == "0") return;
-    if (!kernels::active_kernels().gemm_q4_0x8.gemm) return;
+    const kernels::KernelTable& kt = kernels::active_kernels();
+    // The layout a row-major matrix is repacked into at this level (RowMajor: none).
+    auto target = [&](const kernels::Matrix& m) {
+        if (m.layout != kernels::Layout::RowMajor || m.n_cols % kQK != 0 || m.n_rows == 0)
+            return kernels::Layout::RowMajor;
+        if (m.type == DType::Q4_0 && m.n_rows % 8 == 0 && kt.gemm_q4_0x8.gemm)
+            return kernels::Layout::Q4_0x8;
+        if (m.type == DType::Q8_0 && m.n_rows % 16 == 0 && kt.gemm_q8_0x16.gemm)
+            return kernels::Layout::Q8_0x16;
+        return kernels::Layout::RowMajor;
+    };
     // Every distinct eligible matrix once (two entries may share their bytes).
     std::vector<kernels::Matrix*> todo;
     auto consider = [&](kernels::Matrix& m) {
-        if (m.type != DType::Q4_0 || m.layout != kernels::Layout::RowMajor || m.n_rows % 8 != 0 ||
-            m.n_cols % kQK != 0 || m.n_rows == 0)
-            return;
-        todo.push_back(&m);
+        if (target(m) != kernels::Layout::RowMajor) todo.push_back(&m);
     };
     for (auto& L : w_.layers)
         for (kernels::Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
@@ -111,6 +118,7 @@ void Model::repack_weights() {
         const uint8_t* src = m->data;
         uint8_t* dst = base + offset.at(src);
         const size_t n = m->row_bytes * size_t(m->n_rows);
+        const kernels::Layout to = target(*m);
         if (!done[src]) {
 #ifdef MADV_POPULATE_READ
             if (f.mapped()) {
@@ -120,7 +128,10 @@ void Model::repack_weights() {
                 madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
             }
 #endif
-            kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+            if (to == kernels::Layout::Q4_0x8)
+                kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+            if (to == kernels::Layout::Q8_0x16)
+                kernels::repack_q8_0x16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
             done[src] = true;
             // The mapped file's pages of this matrix are not read again: release them (only
             // whole pages inside its range; a read-only file mapping refaults if ever touched).
@@ -132,7 +143,7 @@ void Model::repack_weights() {
             }
         }
         m->data = dst;
-        m->layout = kernels::Layout::Q4_0x8;
+        m->layout = to;
     }
     mprotect(base, total, PROT_READ);
     repacked_ =

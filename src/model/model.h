@@ -17,7 +17,7 @@ class Model {
 
     // Opens, validates and binds the model at path. With `prefetch`, reads every weight page
     // once (reporting progress) so the first tokens do not stall on disk. Both load and
-    // from_file repack Q4_0 matrices for the active kernel level (repack_weights; set
+    // from_file repack Q4_0 and Q8_0 matrices for the active kernel level (repack_weights; set
     // PONDER_REPACK=0 to keep every matrix in the mapped file).
     static std::unique_ptr<Model> load(const std::string& path, const Progress& progress = {},
                                        bool prefetch = false);
@@ -30,22 +30,23 @@ class Model {
     const ModelWeights& weights() const { return w_; }
     // Bytes of weights read per generated token (every matrix once): the bandwidth bound.
     uint64_t weight_bytes() const;
-    // Bytes of Q4_0 matrices copied into the Q4_0x8 layout at load (0: none; see load()).
+    // Bytes of matrices copied into a repacked layout at load (0: none; see load()).
     size_t repacked_bytes() const { return repacked_bytes_; }
 
   private:
     // Opens nothing and repacks nothing: the family, hyper-parameters and weights of `file`.
     static std::unique_ptr<Model> bind_file(std::shared_ptr<const GgufFile> file);
-    // Copies the Q4_0 matrices (n_rows % 8 == 0) into the Q4_0x8 layout (kernels/repack.h)
-    // when the active kernel level has a kernel for it, PONDER_REPACK is not "0" and they take
-    // at most half of physical memory; the file pages they came from are then released.
+    // Copies the Q4_0 matrices (n_rows % 8 == 0) into the Q4_0x8 layout and the Q8_0 ones
+    // (n_rows % 16 == 0) into Q8_0x16 (kernels/repack.h) when the active kernel level has a
+    // kernel for it, PONDER_REPACK is not "0" and they take at most half of physical memory;
+    // the file pages they came from are then released.
     void repack_weights();
 
     std::shared_ptr<const GgufFile> file_;
     const Architecture* arch_ = nullptr;
     HParams hp_;
     ModelWeights w_;
-    std::shared_ptr<uint8_t> repacked_;  // anonymous mapping holding the Q4_0x8 matrices
+    std::shared_ptr<uint8_t> repacked_;  // anonymous mapping holding the repacked matrices
     size_t repacked_bytes_ = 0;
 };
 
