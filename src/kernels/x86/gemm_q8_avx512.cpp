@@ -224,28 +224,25 @@ void gemm_q4_0x16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb,
 
 // ---- Q8_0 repacked into 16-row groups (kernels/repack.h) ----------------------------------
 
-// Prefetches the 9 cache lines that can hold block bytes [p, p + 544) kPrefetchBytes ahead.
-inline void prefetch_q8_0x16(const uint8_t* p) {
-    for (int o = 0; o < int(kQ8_0x16Bytes) + 64; o += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + o, _MM_HINT_T0);
-}
+// No software prefetch in the Q8_0x16 kernels: each thread reads its rows as one contiguous
+// stream, which the hardware prefetcher follows; prefetching kPrefetchBytes ahead (9 lines per
+// block) made decode of the 151,936 x 896 output about 15% slower in CPU time (bench_matmul).
 
 // 16 rows x NT tokens of a Q8_0x16 matrix, rows in lanes: g points at the group's first block.
 // Register j holds elements 4j..4j+3 of the 16 rows (biased by 128), each token's 4-byte groups
 // are broadcast; s starts at -128 * (sum of the token's block quants), so after 8 vpdpbusd it
 // is the exact integer block sum; then acc = fma(float(s), dw * dx, acc) in block order: the
 // operations of rows_tile<FmtQ8_0>, so the same bits as the row-major prompt kernel.
-// negsum / dx: [t * nb + b] for the tile's tokens. `pf`: prefetch the weights (first tile).
+// negsum / dx: [t * nb + b] for the tile's tokens.
 template <int NT>
 inline void q8_0x16_rows_tile(const uint8_t* g, const uint8_t* acts, size_t arb,
-                              const int32_t* negsum, const float* dx, int64_t nb, bool pf, float* y,
+                              const int32_t* negsum, const float* dx, int64_t nb, float* y,
                               int64_t ldy) {
     const BlockQ8_0* xr[NT];
     for (int t = 0; t < NT; ++t) xr[t] = reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb);
     __m512 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b, g += kQ8_0x16Bytes) {
-        if (pf) prefetch_q8_0x16(g);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g)));
         __m512i wv[8];
         for (int j = 0; j < 8; ++j) wv[j] = _mm512_loadu_si512(g + 32 + 64 * j);
@@ -274,7 +271,6 @@ inline void q8_0x16_lanes_tile(const uint8_t* g, const BlockQ8_0* x, const int32
     __m512 acc[8];
     for (int j = 0; j < 8; ++j) acc[j] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b, g += kQ8_0x16Bytes) {
-        prefetch_q8_0x16(g);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g)));
         const __m512 dwdx = _mm512_mul_ps(dw, _mm512_set1_ps(half_to_float(x[b].d)));
         for (int j = 0; j < 8; ++j) {
@@ -294,13 +290,12 @@ inline void q8_0x16_lanes_tile(const uint8_t* g, const BlockQ8_0* x, const int32
 // The last n_tokens (< K) tokens of one group as one tile of their size.
 template <int K>
 inline void q8_0x16_tail(const uint8_t* g, const uint8_t* acts, size_t arb, const int32_t* ns,
-                         const float* dx, int64_t nb, int64_t n_tokens, bool pf, float* y,
-                         int64_t ldy) {
+                         const float* dx, int64_t nb, int64_t n_tokens, float* y, int64_t ldy) {
     if constexpr (K > 1) {
         if (n_tokens == K - 1)
-            q8_0x16_rows_tile<K - 1>(g, acts, arb, ns, dx, nb, pf, y, ldy);
+            q8_0x16_rows_tile<K - 1>(g, acts, arb, ns, dx, nb, y, ldy);
         else
-            q8_0x16_tail<K - 1>(g, acts, arb, ns, dx, nb, n_tokens, pf, y, ldy);
+            q8_0x16_tail<K - 1>(g, acts, arb, ns, dx, nb, n_tokens, y, ldy);
     }
 }
 
@@ -310,11 +305,11 @@ inline void q8_0x16_group(const uint8_t* g, const uint8_t* acts, size_t arb, con
                           const float* dx, int64_t nb, int64_t n_tokens, float* y, int64_t ldy) {
     int64_t t = 0;
     for (; t + NT <= n_tokens; t += NT)
-        q8_0x16_rows_tile<NT>(g, acts + size_t(t) * arb, arb, ns + t * nb, dx + t * nb, nb, t == 0,
+        q8_0x16_rows_tile<NT>(g, acts + size_t(t) * arb, arb, ns + t * nb, dx + t * nb, nb,
                               y + t * ldy, ldy);
     if (t < n_tokens)
         q8_0x16_tail<NT>(g, acts + size_t(t) * arb, arb, ns + t * nb, dx + t * nb, nb, n_tokens - t,
-                         t == 0, y + t * ldy, ldy);
+                         y + t * ldy, ldy);
 }
 
 // A Q8_0x16 matrix (w: groups of 16 rows, 16 * wrb bytes each; r0 and r1 multiples of 16).
