@@ -6,10 +6,10 @@
 //                     [--isa scalar,avx2,avx512] [--threads 1,2] [--reps N] [--all]
 // Defaults: every type, the shapes q / kv / up / down / output, T = 1 and 512, every level
 // this CPU runs, 1 and 2 threads, N = 7 (T = 1) or 3 (T > 1) timed calls after one warm-up.
-// Q4_0 is measured twice where the level has a kernel for it: row-major, and repacked into
-// the Q4_0x8 layout models use at load (the "Q4_0x8" lines); Q5_0 likewise (Q5_0x16).
+// Q4_0, Q8_0 and Q5_0 are measured twice where the level has a kernel for it: row-major, and
+// repacked into the layout models use at load (the "Q4_0x8", "Q8_0x16" and "Q5_0x16" lines).
 // Without --all, the very slow combinations are skipped: the scalar level at T > 1 and the
-// output matrix (151,669 rows) at T > 1 (a prompt needs its logits for one token only).
+// output matrix (151,936 rows) at T > 1 (a prompt needs its logits for one token only).
 // Weights are random bytes with sane scales (speed does not depend on the values).
 #include <algorithm>
 #include <chrono>
@@ -42,7 +42,7 @@ const Shape kShapes[] = {{"q", 896, 896},
                          {"kv", 128, 896},
                          {"up", 4864, 896},
                          {"down", 896, 4864},
-                         {"output", 151669, 896}};
+                         {"output", 151936, 896}};
 const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
                         DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K,
                         DType::Q6_K, DType::Q2_K, DType::Q3_K};
@@ -185,6 +185,12 @@ int main(int argc, char** argv) {
                 wx8.data = packed.data();
                 wx8.layout = Layout::Q5_0x16;
             }
+            if (t == DType::Q8_0 && s.rows % 16 == 0) {
+                packed.resize(w.row_bytes * size_t(s.rows));
+                repack_q8_0x16(w.data, w.row_bytes, s.rows, s.cols, packed.data());
+                wx8.data = packed.data();
+                wx8.layout = Layout::Q8_0x16;
+            }
             for (int64_t T : tokens) {
                 if (!all && T > 1 && s.rows > 100000) continue;
                 std::vector<float> x(size_t(T * s.cols)), y(size_t(T * s.rows));
@@ -221,9 +227,11 @@ int main(int argc, char** argv) {
                             std::fflush(stdout);
                         };
                         measure(w, std::string(dtype_name(t)));
-                        // Q4_0 also in the layout models repack it into at load.
+                        // Q4_0 / Q8_0 / Q5_0 also in the layout models repack them into.
                         if (!packed.empty() && kernel_table(isa).gemm_for(t, wx8.layout).gemm)
-                            measure(wx8, t == DType::Q4_0 ? "Q4_0x8" : "Q5_0x16");
+                            measure(wx8, wx8.layout == Layout::Q4_0x8    ? "Q4_0x8"
+                                         : wx8.layout == Layout::Q8_0x16 ? "Q8_0x16"
+                                                                         : "Q5_0x16");
                     }
                 }
             }

@@ -68,8 +68,9 @@ struct KernelTable {
     // Q4_0 weights in the Q4_0x8 layout (kernels/repack.h); null at levels without one (the
     // model then keeps the row-major layout).
     GemmKernel gemm_q4_0x8{};
-    // Q5_0 / Q4_K / Q6_K weights in the Q5_0x16 / Q4_Kx16 / Q6_Kx16 layouts; likewise null
-    // where none.
+    // Q8_0 / Q5_0 / Q4_K / Q6_K weights in the Q8_0x16 / Q5_0x16 / Q4_Kx16 / Q6_Kx16 layouts;
+    // likewise null where none.
+    GemmKernel gemm_q8_0x16{};
     GemmKernel gemm_q5_0x16{};
     GemmKernel gemm_q4_kx16{};
     GemmKernel gemm_q6_kx16{};
@@ -80,10 +81,21 @@ struct KernelTable {
 
     const GemmKernel& gemm_for(DType t) const { return gemm[static_cast<size_t>(t)]; }
     const GemmKernel& gemm_for(DType t, Layout l) const {
-        if (l == Layout::Q5_0x16) return gemm_q5_0x16;
-        if (l == Layout::Q4_Kx16) return gemm_q4_kx16;
-        if (l == Layout::Q6_Kx16) return gemm_q6_kx16;
-        return l == Layout::Q4_0x8 ? gemm_q4_0x8 : gemm_for(t);
+        switch (l) {
+            case Layout::Q4_0x8:
+                return gemm_q4_0x8;
+            case Layout::Q8_0x16:
+                return gemm_q8_0x16;
+            case Layout::Q5_0x16:
+                return gemm_q5_0x16;
+            case Layout::Q4_Kx16:
+                return gemm_q4_kx16;
+            case Layout::Q6_Kx16:
+                return gemm_q6_kx16;
+            case Layout::RowMajor:
+                break;
+        }
+        return gemm_for(t);
     }
     GemmKernel& gemm_for(DType t) { return gemm[static_cast<size_t>(t)]; }
 };

@@ -23,6 +23,7 @@ void ref_matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Thr
     std::vector<uint8_t> rows(w.row_bytes * size_t(w.n_rows));
     const int64_t g = w.layout == Layout::Q4_0x8 ? 8 : 16;
     const auto unpack = w.layout == Layout::Q4_0x8    ? unpack_q4_0x8_group
+                        : w.layout == Layout::Q8_0x16 ? unpack_q8_0x16_group
                         : w.layout == Layout::Q5_0x16 ? unpack_q5_0x16_group
                         : w.layout == Layout::Q4_Kx16 ? unpack_q4_kx16_group
                                                       : unpack_q6_kx16_group;

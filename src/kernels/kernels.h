@@ -10,10 +10,10 @@
 
 namespace ponder::kernels {
 
-// How a matrix's bytes are arranged: as GGUF stores them (row-major), or a Q4_0 matrix
-// repacked at load into 8-row groups, or a Q5_0, Q4_K or Q6_K one into 16-row groups
-// (kernels/repack.h; same total size, row_bytes per row).
-enum class Layout { RowMajor, Q4_0x8, Q5_0x16, Q4_Kx16, Q6_Kx16 };
+// How a matrix's bytes are arranged: as GGUF stores them (row-major), or repacked at load into
+// row groups (kernels/repack.h; same total size, row_bytes per row): a Q4_0 matrix into 8-row
+// groups (Q4_0x8), a Q8_0, Q5_0, Q4_K or Q6_K one into 16-row groups.
+enum class Layout { RowMajor, Q4_0x8, Q8_0x16, Q5_0x16, Q4_Kx16, Q6_Kx16 };
 
 // A weight matrix: n_rows rows of n_cols elements of `type`. Row-major `data` points into the
 // mapped file (never copied); a repacked one into a buffer its Model owns.

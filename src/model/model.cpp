@@ -72,13 +72,15 @@ void Model::repack_weights() {
     const char* env = std::getenv("PONDER_REPACK");
     if (env && std::string_view(env) == "0") return;
     const kernels::KernelTable& kt = kernels::active_kernels();
-    // The layout a matrix gets: one the active level has a kernel for, and whose row groups
-    // the matrix fills.
+    // The layout a row-major matrix is repacked into at this level (RowMajor: none): one the
+    // active level has a kernel for, and whose row groups the matrix fills.
     auto target = [&](const kernels::Matrix& m) {
         if (m.layout != kernels::Layout::RowMajor || m.n_cols % kQK != 0 || m.n_rows == 0)
             return kernels::Layout::RowMajor;
         if (m.type == DType::Q4_0 && kt.gemm_q4_0x8.gemm && m.n_rows % 8 == 0)
             return kernels::Layout::Q4_0x8;
+        if (m.type == DType::Q8_0 && kt.gemm_q8_0x16.gemm && m.n_rows % 16 == 0)
+            return kernels::Layout::Q8_0x16;
         if (m.type == DType::Q5_0 && kt.gemm_q5_0x16.gemm && m.n_rows % 16 == 0)
             return kernels::Layout::Q5_0x16;
         if (m.type == DType::Q4_K && kt.gemm_q4_kx16.gemm && m.n_rows % 16 == 0 &&
@@ -87,7 +89,6 @@ void Model::repack_weights() {
         if (m.type == DType::Q6_K && kt.gemm_q6_kx16.gemm && m.n_rows % 16 == 0 &&
             m.n_cols % kQK_K == 0)
             return kernels::Layout::Q6_Kx16;
-
         return kernels::Layout::RowMajor;
     };
     // Every distinct eligible matrix once (two entries may share their bytes).
@@ -126,6 +127,7 @@ void Model::repack_weights() {
         const uint8_t* src = m->data;
         uint8_t* dst = base + offset.at(src);
         const size_t n = m->row_bytes * size_t(m->n_rows);
+        const kernels::Layout to = target(*m);
         if (!done[src]) {
 #ifdef MADV_POPULATE_READ
             if (f.mapped()) {
@@ -135,15 +137,25 @@ void Model::repack_weights() {
                 madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
             }
 #endif
-            const kernels::Layout l = target(*m);
-            if (l == kernels::Layout::Q5_0x16)
-                kernels::repack_q5_0x16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
-            else if (l == kernels::Layout::Q4_Kx16)
-                kernels::repack_q4_kx16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
-            else if (l == kernels::Layout::Q6_Kx16)
-                kernels::repack_q6_kx16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
-            else
-                kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+            switch (to) {
+                case kernels::Layout::Q4_0x8:
+                    kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+                    break;
+                case kernels::Layout::Q8_0x16:
+                    kernels::repack_q8_0x16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+                    break;
+                case kernels::Layout::Q5_0x16:
+                    kernels::repack_q5_0x16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+                    break;
+                case kernels::Layout::Q4_Kx16:
+                    kernels::repack_q4_kx16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+                    break;
+                case kernels::Layout::Q6_Kx16:
+                    kernels::repack_q6_kx16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
+                    break;
+                case kernels::Layout::RowMajor:
+                    break;
+            }
             done[src] = true;
             // The mapped file's pages of this matrix are not read again: release them (only
             // whole pages inside its range; a read-only file mapping refaults if ever touched).
@@ -154,8 +166,8 @@ void Model::repack_weights() {
                 if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
             }
         }
-        m->layout = target(*m);
         m->data = dst;
+        m->layout = to;
     }
     mprotect(base, total, PROT_READ);
     repacked_ =

@@ -17,7 +17,7 @@ class Model {
 
     // Opens, validates and binds the model at path. With `prefetch`, reads every weight page
     // once (reporting progress) so the first tokens do not stall on disk. Both load and
-    // from_file repack Q4_0, Q5_0, Q4_K and Q6_K matrices for the active kernel level
+    // from_file repack Q4_0, Q8_0, Q5_0, Q4_K and Q6_K matrices for the active kernel level
     // (repack_weights; set PONDER_REPACK=0 to keep every matrix in the mapped file).
     static std::unique_ptr<Model> load(const std::string& path, const Progress& progress = {},
                                        bool prefetch = false);
@@ -36,11 +36,11 @@ class Model {
   private:
     // Opens nothing and repacks nothing: the family, hyper-parameters and weights of `file`.
     static std::unique_ptr<Model> bind_file(std::shared_ptr<const GgufFile> file);
-    // Copies the Q4_0 matrices (n_rows % 8 == 0) into the Q4_0x8 layout and the Q5_0, Q4_K
-    // and Q6_K ones (n_rows % 16 == 0) into Q5_0x16 / Q4_Kx16 / Q6_Kx16 (kernels/repack.h)
-    // when the active kernel level has a kernel for that layout, PONDER_REPACK is not "0"
-    // and they take at most half of physical memory; the file pages they came from are then
-    // released.
+    // Copies the Q4_0 matrices (n_rows % 8 == 0) into the Q4_0x8 layout and the Q8_0, Q5_0,
+    // Q4_K and Q6_K ones (n_rows % 16 == 0) into Q8_0x16 / Q5_0x16 / Q4_Kx16 / Q6_Kx16
+    // (kernels/repack.h) when the active kernel level has a kernel for that layout,
+    // PONDER_REPACK is not "0" and they take at most half of physical memory; the file pages
+    // they came from are then released.
     void repack_weights();
 
     std::shared_ptr<const GgufFile> file_;

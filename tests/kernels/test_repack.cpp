@@ -4,6 +4,13 @@
 // block in block order). The entry point routes repacked matrices to that kernel, and a level
 // without one (scalar) gets the reference's bits from a row-major copy.
 //
+// The Q8_0x16 layout likewise: the repacked matrix holds exactly the original blocks (quants
+// biased by 128), and its kernel gives the BIT-IDENTICAL results of the row-major kernel of the
+// same level at every token count. At one token (and on AVX2 at any count) that is dot_row's
+// bits (the lane order); at more tokens on AVX-512 both sum each block's integers whole (rows
+// in lanes), bounded against dot_row as in test_gemm_q8.cpp:
+// |y - dot_row| <= (2 nb + 8) * 2^-23 * sum_e |w_e| |xq_e|.
+//
 // The Q5_0x16 layout likewise holds the original blocks. Its kernel (AVX-512) makes one FMA
 // per block and row, as the row-major AVX-512 kernel does for prompts: with more than one
 // token it is BIT-IDENTICAL to that kernel; against dot_row (8 lanes per block) it keeps the
@@ -627,6 +634,173 @@ TEST(RepackKx16, MatmulRoutesRepackedMatrices) {
                 }
                 EXPECT_EQ(failures, 0);
             }
+        }
+    }
+    set_active_isa(saved);
+}
+
+// ---- Q8_0x16 ----------------------------------------------------------------------------
+
+// A random Q8_0 matrix (reference quantizer) and its Q8_0x16 copy.
+struct Q8Matrix {
+    std::vector<uint8_t> rows, packed;
+    Matrix m, mx16;
+};
+Q8Matrix make_q8(int64_t n_rows, int64_t n_cols, uint32_t seed) {
+    Q8Matrix q;
+    const size_t rb = row_size(DType::Q8_0, n_cols);
+    q.rows.resize(rb * size_t(n_rows));
+    q.packed.resize(q.rows.size());
+    const auto f = random_floats(size_t(n_rows * n_cols), seed, 1.0f);
+    for (int64_t r = 0; r < n_rows; ++r)
+        quantize_row(DType::Q8_0, f.data() + r * n_cols, q.rows.data() + size_t(r) * rb, n_cols);
+    repack_q8_0x16(q.rows.data(), rb, n_rows, n_cols, q.packed.data());
+    q.m = {DType::Q8_0, n_cols, n_rows, q.rows.data(), rb};
+    q.mx16 = {DType::Q8_0, n_cols, n_rows, q.packed.data(), rb, Layout::Q8_0x16};
+    return q;
+}
+
+std::vector<Isa> isas_with_x16() {
+    std::vector<Isa> v;
+    for (int i = 0; i <= int(best_isa()); ++i)
+        if (kernel_table(Isa(i)).gemm_q8_0x16.gemm) v.push_back(Isa(i));
+    return v;
+}
+
+TEST(RepackQ8_0x16, LayoutHoldsTheOriginalBlocks) {
+    const int64_t rows = 48, cols = 5 * kQK, nb = 5;
+    const auto q = make_q8(rows, cols, 13);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t b = 0; b < nb; ++b) {
+            const auto& blk =
+                reinterpret_cast<const BlockQ8_0*>(q.rows.data() + size_t(r) * q.m.row_bytes)[b];
+            const uint8_t* g = q.packed.data() + size_t(((r / 16) * nb + b)) * kQ8_0x16Bytes;
+            const int k = int(r % 16);
+            uint16_t d;
+            std::memcpy(&d, g + 2 * k, 2);
+            ASSERT_EQ(d, blk.d) << "row " << r << " block " << b;
+            for (int e = 0; e < 32; ++e)
+                ASSERT_EQ(g[32 + 64 * (e / 4) + 4 * k + e % 4], uint8_t(blk.qs[e]) ^ 0x80)
+                    << "row " << r << " block " << b << " element " << e;
+        }
+    std::vector<uint8_t> back(q.rows.size());
+    for (int64_t r = 0; r < rows; r += 16)
+        unpack_q8_0x16_group(q.packed.data(), q.m.row_bytes, r, cols,
+                             back.data() + size_t(r) * q.m.row_bytes);
+    EXPECT_EQ(back, q.rows);
+}
+
+TEST(RepackQ8_0x16, RejectsShapesItCannotHold) {
+    std::vector<uint8_t> src(row_size(DType::Q8_0, 64) * 24), dst(src.size());
+    EXPECT_THROW(repack_q8_0x16(src.data(), row_size(DType::Q8_0, 64), 24, 64, dst.data()), Error);
+    EXPECT_THROW(repack_q8_0x16(src.data(), row_size(DType::Q8_0, 64), 16, 48, dst.data()), Error);
+}
+
+// The Q8_0x16 kernel of `isa` on rows [r0, r1) against the row-major kernel (bits) and dot_row
+// (bits at one token, the bound above at more).
+void check_q8_x16(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0, int64_t r1,
+                  uint32_t seed) {
+    const KernelTable& tab = kernel_table(isa);
+    const GemmKernel& kx = tab.gemm_q8_0x16;
+    const GemmKernel& kr = tab.gemm_for(DType::Q8_0);
+    ASSERT_NE(kx.gemm, nullptr);
+    ASSERT_NE(kr.gemm, nullptr);
+    ASSERT_EQ(kx.act_type, kr.act_type);
+    const int64_t cols = nb * kQK;
+    SCOPED_TRACE(std::string(isa_name(isa)) + " rows=" + std::to_string(rows) +
+                 " blocks=" + std::to_string(nb) + " tokens=" + std::to_string(n_tokens) +
+                 " r0=" + std::to_string(r0) + " r1=" + std::to_string(r1));
+    const auto q = make_q8(rows, cols, seed);
+    auto x = random_floats(size_t(n_tokens * cols), seed + 1, 2.0f);
+    for (int e = 0; e < 32; ++e) x[size_t(e)] = 0.0f;  // an all-zero activation block
+    const size_t arb = row_size(kx.act_type, cols);
+    std::vector<uint8_t> acts(arb * size_t(n_tokens));
+    for (int64_t t = 0; t < n_tokens; ++t)
+        kx.quantize(x.data() + t * cols, cols, acts.data() + size_t(t) * arb);
+    const float sentinel = -12345.0f;
+    std::vector<float> yx(size_t(rows * n_tokens), sentinel), yr(yx.size(), sentinel);
+    kx.gemm(q.packed.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yx.data(),
+            rows);
+    kr.gemm(q.rows.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yr.data(),
+            rows);
+    std::vector<float> wrow(static_cast<size_t>(cols));
+    int failures = 0;
+    for (int64_t t = 0; t < n_tokens && failures < 5; ++t) {
+        QuantizedActs xq;
+        quantize_acts(DType::Q8_0, x.data() + t * cols, cols, xq);
+        const auto* xb = reinterpret_cast<const BlockQ8_0*>(xq.data.data());
+        for (int64_t r = 0; r < rows; ++r) {
+            const float got = yx[size_t(t * rows + r)];
+            if (r < r0 || r >= r1) {
+                EXPECT_EQ(got, sentinel) << "wrote outside its rows: token " << t << " row " << r;
+                continue;
+            }
+            const uint8_t* wr = q.rows.data() + size_t(r) * q.m.row_bytes;
+            const float want = dot_row(DType::Q8_0, wr, xq, cols);
+            const float rowk = yr[size_t(t * rows + r)];
+            if (f32_to_bits(got) != f32_to_bits(rowk)) {
+                ADD_FAILURE() << "token " << t << " row " << r << ": " << got
+                              << " != row-major kernel " << rowk;
+                ++failures;
+            }
+            if (n_tokens == 1 || isa == Isa::Avx2) {  // the lane order
+                if (f32_to_bits(got) != f32_to_bits(want)) {
+                    ADD_FAILURE() << "token " << t << " row " << r << ": " << got << " != dot_row "
+                                  << want;
+                    ++failures;
+                }
+                continue;
+            }
+            dequantize_row(DType::Q8_0, wr, wrow.data(), cols);
+            double mag = 0;
+            for (int64_t c = 0; c < cols; ++c)
+                mag += std::fabs(double(wrow[size_t(c)]) * fp16_to_f32(xb[c / kQK].d) *
+                                 xb[c / kQK].qs[c % kQK]);
+            const double bound = double(2 * nb + 8) * std::ldexp(1.0, -23) * mag;
+            if (std::fabs(double(got) - double(want)) > bound) {
+                ADD_FAILURE() << "token " << t << " row " << r << ": " << got << " vs dot_row "
+                              << want << " (bound " << bound << ")";
+                ++failures;
+            }
+        }
+    }
+}
+
+TEST(RepackQ8_0x16, KernelMatchesRowMajorKernelAndReference) {
+    const auto levels = isas_with_x16();
+    if (levels.empty()) GTEST_SKIP() << "no level with a Q8_0x16 kernel on this CPU";
+    for (Isa isa : levels) {
+        uint32_t seed = 1;
+        for (int64_t rows : {16, 48})
+            for (int64_t nb : {1, 3, 7, 28})
+                for (int64_t nt : {1, 2, 3, 8, 9}) check_q8_x16(isa, rows, nb, nt, 0, rows, seed++);
+        for (int64_t nt = 1; nt <= 17; ++nt) check_q8_x16(isa, 32, 5, nt, 0, 32, seed++);
+        // A row range inside the matrix (one thread's share).
+        check_q8_x16(isa, 80, 9, 5, 16, 48, 99);
+        check_q8_x16(isa, 80, 9, 1, 32, 80, 98);
+        check_q8_x16(isa, 80, 9, 17, 48, 64, 97);
+    }
+}
+
+// The entry point with a Q8_0x16 matrix at every level (scalar has no Q8_0x16 kernel and falls
+// back to a row-major copy), with 1 and 2 threads: the bits of the row-major matrix.
+TEST(RepackQ8_0x16, MatmulRoutesRepackedMatrices) {
+    ThreadPool one(1), two(2);
+    const Isa saved = active_isa();
+    const int64_t rows = 304, cols = 9 * kQK;
+    const auto q = make_q8(rows, cols, 5);
+    for (int i = 0; i <= int(best_isa()); ++i) {
+        const Isa isa = Isa(i);
+        set_active_isa(isa);
+        for (int64_t nt : {1, 3, 16}) {
+            SCOPED_TRACE(std::string(isa_name(isa)) + " tokens=" + std::to_string(nt));
+            const auto x = random_floats(size_t(nt * cols), 6, 2.0f);
+            std::vector<float> y1(size_t(rows * nt)), y2(y1.size()), yr(y1.size());
+            matmul(q.mx16, x.data(), nt, y1.data(), one);
+            matmul(q.mx16, x.data(), nt, y2.data(), two);
+            matmul(q.m, x.data(), nt, yr.data(), one);
+            EXPECT_EQ(0, std::memcmp(y1.data(), yr.data(), y1.size() * sizeof(float)));
+            EXPECT_EQ(0, std::memcmp(y2.data(), yr.data(), y2.size() * sizeof(float)));
         }
     }
     set_active_isa(saved);

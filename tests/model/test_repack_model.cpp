@@ -1,7 +1,8 @@
-// Repacking Q4_0 matrices at load (Model::repack_weights, kernels/repack.h): which matrices
-// are repacked, PONDER_REPACK=0 and the scalar level keep the file's layout, and the logits
-// of a repacked model are bit-identical to those of the same model left row-major (the
-// kernels keep the reference's order; the golden tests compare both against llama.cpp).
+// Repacking Q4_0 and Q8_0 matrices at load (Model::repack_weights, kernels/repack.h): which
+// matrices are repacked, PONDER_REPACK=0 and the scalar level keep the file's layout, and the
+// logits of a repacked model are bit-identical to those of the same model left row-major (the
+// repacked kernels keep the row-major kernels' order; the golden tests compare both against
+// llama.cpp).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -25,8 +26,8 @@ struct ScopedEnv {
     const char* name_;
 };
 
-std::vector<float> prompt_logits(const Model& m) {
-    Context ctx(m, {.n_ctx = 64, .n_threads = 2});
+std::vector<float> prompt_logits(const Model& m, int n_threads = 2) {
+    Context ctx(m, {.n_ctx = 64, .n_threads = n_threads});
     Batch b;
     const int32_t ids[] = {1, 450, 4996, 17354, 1701, 432, 17204, 975, 278};
     const int32_t n = int32_t(sizeof ids / sizeof ids[0]);
@@ -76,6 +77,59 @@ TEST(RepackModel, Q4_0MatricesRepackedAndLogitsUnchanged) {
     const auto a = prompt_logits(*plain), b = prompt_logits(*packed);
     ASSERT_EQ(a.size(), b.size());
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+    // A level without the kernel still computes a repacked model (from a row-major copy).
+    kernels::set_active_isa(kernels::Isa::Scalar);
+    const auto c = prompt_logits(*packed), d = prompt_logits(*plain);
+    kernels::set_active_isa(saved);
+    EXPECT_EQ(0, std::memcmp(c.data(), d.data(), c.size() * sizeof(float)));
+}
+
+// Q8_0: the matrices with n_rows % 16 == 0 in Q8_0x16, the logits of a prompt and of the
+// single-token steps after it unchanged, with 1 and 2 threads.
+TEST(RepackModel, Q8_0MatricesRepackedAndLogitsUnchanged) {
+    const char* q8 = "tiny-llama-Q8_0.gguf";
+    const kernels::Isa saved = kernels::active_isa();
+    if (!kernels::active_kernels().gemm_q8_0x16.gemm)
+        GTEST_SKIP() << "the active level has no Q8_0x16 kernel";
+    std::unique_ptr<Model> plain;
+    {
+        ScopedEnv off("PONDER_REPACK", "0");
+        plain = Model::load(test::model_path(q8));
+    }
+    auto packed = Model::load(test::model_path(q8));
+    EXPECT_EQ(plain->repacked_bytes(), 0u);
+    size_t want = 0;
+    int n_x16 = 0;
+    auto check = [&](const kernels::Matrix& x) {
+        const bool eligible = x.type == DType::Q8_0 && x.n_rows % 16 == 0;
+        EXPECT_EQ(x.layout == kernels::Layout::Q8_0x16, eligible);
+        n_x16 += eligible;
+        if (eligible) want += x.row_bytes * size_t(x.n_rows);
+    };
+    for (const auto& L : packed->weights().layers)
+        for (const auto* x : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) check(*x);
+    check(packed->weights().output);
+    ASSERT_GT(n_x16, 0) << q8 << " has no Q8_0 matrix with rows in groups of 16";
+    EXPECT_GE(packed->repacked_bytes(), want);
+    EXPECT_EQ(packed->weights().token_embd.layout, kernels::Layout::RowMajor);
+    for (int nth : {1, 2}) {
+        const auto a = prompt_logits(*plain, nth), b = prompt_logits(*packed, nth);
+        ASSERT_EQ(a.size(), b.size());
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << nth;
+        // One token at a time (the decode kernels).
+        const int32_t nv = plain->hparams().n_vocab;
+        Context ca(*plain, {.n_ctx = 64, .n_threads = nth});
+        Context cb(*packed, {.n_ctx = 64, .n_threads = nth});
+        for (int32_t i = 0; i < 5; ++i) {
+            Batch ba, bb;
+            ba.add((7 + 31 * i) % nv, i, 0, true);
+            bb.add((7 + 31 * i) % nv, i, 0, true);
+            ca.decode(ba);
+            cb.decode(bb);
+            EXPECT_EQ(0, std::memcmp(ca.logits(0), cb.logits(0), size_t(nv) * sizeof(float)))
+                << "step " << i << " threads " << nth;
+        }
+    }
     // A level without the kernel still computes a repacked model (from a row-major copy).
     kernels::set_active_isa(kernels::Isa::Scalar);
     const auto c = prompt_logits(*packed), d = prompt_logits(*plain);
