@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/quant.h"
 #include "kernels/dispatch.h"
 #include "kernels/ref/kernels_ref.h"
 #include "kernels/repack.h"
@@ -12,6 +13,30 @@
 namespace ponder::kernels {
 
 namespace {
+
+// Rows per group of a repacked layout.
+int64_t group_rows(Layout l) {
+    return l == Layout::Q4_0x8 ? 8 : 16;
+}
+
+// Rows [r0, r0 + group_rows) of a repacked matrix (r0 a multiple of it) back to row-major.
+void unpack_group(const Matrix& w, int64_t r0, uint8_t* dst) {
+    switch (w.layout) {
+        case Layout::Q4_0x8:
+            return unpack_q4_0x8_group(w.data, w.row_bytes, r0, w.n_cols, dst);
+        case Layout::Q8_0x16:
+            return unpack_q8_0x16_group(w.data, w.row_bytes, r0, w.n_cols, dst);
+        case Layout::Q5_0x16:
+            return unpack_q5_0x16_group(w.data, w.row_bytes, r0, w.n_cols, dst);
+        case Layout::Q4_Kx16:
+            return unpack_q4_kx16_group(w.data, w.row_bytes, r0, w.n_cols, dst);
+        case Layout::Q6_Kx16:
+            return unpack_q6_kx16_group(w.data, w.row_bytes, r0, w.n_cols, dst);
+        case Layout::RowMajor:
+            break;
+    }
+    fail("unpack_group: the matrix is not repacked");
+}
 
 // The reference on a row-major copy of a repacked matrix: for a level without the repacked
 // kernel (the level was lowered after loading). Slow, but only tests switch levels that way.
@@ -21,14 +46,9 @@ void ref_matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, Thr
         return;
     }
     std::vector<uint8_t> rows(w.row_bytes * size_t(w.n_rows));
-    const int64_t g = w.layout == Layout::Q4_0x8 ? 8 : 16;
-    const auto unpack = w.layout == Layout::Q4_0x8    ? unpack_q4_0x8_group
-                        : w.layout == Layout::Q8_0x16 ? unpack_q8_0x16_group
-                        : w.layout == Layout::Q5_0x16 ? unpack_q5_0x16_group
-                        : w.layout == Layout::Q4_Kx16 ? unpack_q4_kx16_group
-                                                      : unpack_q6_kx16_group;
+    const int64_t g = group_rows(w.layout);
     for (int64_t r = 0; r < w.n_rows; r += g)
-        unpack(w.data, w.row_bytes, r, w.n_cols, rows.data() + size_t(r) * w.row_bytes);
+        unpack_group(w, r, rows.data() + size_t(r) * w.row_bytes);
     Matrix rm = w;
     rm.data = rows.data();
     rm.layout = Layout::RowMajor;
@@ -114,6 +134,20 @@ void matmul_shared_input(int n, const Matrix* const* ws, const float* x, int64_t
             }
         },
         work);
+}
+
+void matrix_row(const Matrix& w, int64_t r, float* out) {
+    if (r < 0 || r >= w.n_rows) fail("matrix_row: row ", r, " of ", w.n_rows);
+    if (w.layout == Layout::RowMajor) {
+        dequantize_row(w.type, w.data + size_t(r) * w.row_bytes, out, w.n_cols);
+        return;
+    }
+    // The row's group unpacked (16 rows: a few KiB to tens of KiB per lookup).
+    const int64_t g = group_rows(w.layout), r0 = r / g * g;
+    thread_local std::vector<uint8_t> rows;
+    rows.resize(w.row_bytes * size_t(g));
+    unpack_group(w, r0, rows.data());
+    dequantize_row(w.type, rows.data() + size_t(r - r0) * w.row_bytes, out, w.n_cols);
 }
 
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows, float eps) {

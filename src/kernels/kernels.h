@@ -43,6 +43,10 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
 void matmul_shared_input(int n, const Matrix* const* ws, const float* x, int64_t n_tokens,
                          float* const* ys, ThreadPool& pool);
 
+// Row r of w as floats (n_cols of them), in any layout: an embedding lookup that may read a
+// repacked copy (a tied output matrix) instead of the mapped file.
+void matrix_row(const Matrix& w, int64_t r, float* out);
+
 // y[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i], for each of n_rows rows of n.
 // x and y may alias.
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows, float eps);

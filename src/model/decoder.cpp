@@ -223,8 +223,7 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
         const int32_t id = b.tokens[size_t(t)];
         if (id < 0 || id >= hp.n_vocab)
             fail("token id ", id, " outside the vocabulary (", hp.n_vocab, ")");
-        dequantize_row(w.token_embd.type, w.token_embd.data + size_t(id) * w.token_embd.row_bytes,
-                       s.x.data() + t * E, E);
+        kernels::matrix_row(w.token_embd, id, s.x.data() + t * E);
     }
     const float* freq = w.rope_freqs.empty() ? nullptr : w.rope_freqs.data();
     const float scale = 1.0f / std::sqrt(float(hd));

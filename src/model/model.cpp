@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <string_view>
@@ -121,54 +122,78 @@ void Model::repack_weights() {
     madvise(base, total, MADV_HUGEPAGE);
 #endif
     const GgufFile& f = *file_;
-    const uint8_t* keep = w_.token_embd.data;  // embedding lookups read these rows
+    const uintptr_t pg = uintptr_t(page);
+    auto repack_rows = [](kernels::Layout to, const uint8_t* s, size_t rb, int64_t nr, int64_t nc,
+                          uint8_t* d) {
+        switch (to) {
+            case kernels::Layout::Q4_0x8:
+                kernels::repack_q4_0x8(s, rb, nr, nc, d);
+                break;
+            case kernels::Layout::Q8_0x16:
+                kernels::repack_q8_0x16(s, rb, nr, nc, d);
+                break;
+            case kernels::Layout::Q5_0x16:
+                kernels::repack_q5_0x16(s, rb, nr, nc, d);
+                break;
+            case kernels::Layout::Q4_Kx16:
+                kernels::repack_q4_kx16(s, rb, nr, nc, d);
+                break;
+            case kernels::Layout::Q6_Kx16:
+                kernels::repack_q6_kx16(s, rb, nr, nc, d);
+                break;
+            case kernels::Layout::RowMajor:
+                break;
+        }
+    };
     std::map<const uint8_t*, bool> done;
     for (kernels::Matrix* m : todo) {
         const uint8_t* src = m->data;
         uint8_t* dst = base + offset.at(src);
-        const size_t n = m->row_bytes * size_t(m->n_rows);
         const kernels::Layout to = target(*m);
         if (!done[src]) {
+            // Chunks of about 8 MiB of whole row groups (a group takes the bytes its rows did):
+            // fault the chunk's source in with one call, repack it, then release its file
+            // pages, so that the peak resident size stays near the copy's size rather than the
+            // copy plus the largest matrix. A read-only file mapping refaults a released page
+            // if it is touched again (embedding lookups of a tied output read a row per token).
+            const int64_t grp = to == kernels::Layout::Q4_0x8 ? 8 : 16;
+            const int64_t chunk_rows =
+                std::max<int64_t>(grp, int64_t((size_t(8) << 20) / m->row_bytes) / grp * grp);
+            uintptr_t released = (reinterpret_cast<uintptr_t>(src) + pg - 1) / pg * pg;
+            for (int64_t r0 = 0; r0 < m->n_rows; r0 += chunk_rows) {
+                const int64_t nr = std::min(chunk_rows, m->n_rows - r0);
+                const uint8_t* s = src + size_t(r0) * m->row_bytes;
+                const size_t bytes = size_t(nr) * m->row_bytes;
+                const uintptr_t a = reinterpret_cast<uintptr_t>(s);
 #ifdef MADV_POPULATE_READ
-            if (f.mapped()) {
-                // Fault the source in with one call rather than page by page.
-                const uintptr_t a = reinterpret_cast<uintptr_t>(src), pg = uintptr_t(page);
-                const uintptr_t lo = a / pg * pg, hi = (a + n + pg - 1) / pg * pg;
-                madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
-            }
+                if (f.mapped()) {
+                    const uintptr_t lo = a / pg * pg, hi = (a + bytes + pg - 1) / pg * pg;
+                    madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
+                }
 #endif
-            switch (to) {
-                case kernels::Layout::Q4_0x8:
-                    kernels::repack_q4_0x8(src, m->row_bytes, m->n_rows, m->n_cols, dst);
-                    break;
-                case kernels::Layout::Q8_0x16:
-                    kernels::repack_q8_0x16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
-                    break;
-                case kernels::Layout::Q5_0x16:
-                    kernels::repack_q5_0x16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
-                    break;
-                case kernels::Layout::Q4_Kx16:
-                    kernels::repack_q4_kx16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
-                    break;
-                case kernels::Layout::Q6_Kx16:
-                    kernels::repack_q6_kx16(src, m->row_bytes, m->n_rows, m->n_cols, dst);
-                    break;
-                case kernels::Layout::RowMajor:
-                    break;
+                repack_rows(to, s, m->row_bytes, nr, m->n_cols, dst + size_t(r0) * m->row_bytes);
+                // Whole pages of this matrix's range only.
+                const uintptr_t hi = (a + bytes) / pg * pg;
+                if (f.mapped() && hi > released) {
+                    madvise(reinterpret_cast<void*>(released), hi - released, MADV_DONTNEED);
+                    released = hi;
+                }
             }
             done[src] = true;
-            // The mapped file's pages of this matrix are not read again: release them (only
-            // whole pages inside its range; a read-only file mapping refaults if ever touched).
-            if (f.mapped() && src != keep) {
-                const uintptr_t a = reinterpret_cast<uintptr_t>(src);
-                const uintptr_t lo = (a + uintptr_t(page) - 1) / uintptr_t(page) * uintptr_t(page);
-                const uintptr_t hi = (a + n) / uintptr_t(page) * uintptr_t(page);
-                if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
-            }
         }
         m->data = dst;
         m->layout = to;
     }
+    // A tied embedding is looked up in the repacked copy: its file pages were released, and
+    // refaulting them row by row would map readahead windows back in (about 1 MiB per token).
+    for (const kernels::Matrix* m : todo)
+        if (m->n_rows == w_.token_embd.n_rows && m->n_cols == w_.token_embd.n_cols &&
+            m->type == w_.token_embd.type && offset.count(w_.token_embd.data) &&
+            m->data == base + offset.at(w_.token_embd.data)) {
+            w_.token_embd.data = m->data;
+            w_.token_embd.layout = m->layout;
+            break;
+        }
     mprotect(base, total, PROT_READ);
     repacked_ =
         std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [span](uint8_t* q) { munmap(q, span); });

@@ -806,5 +806,34 @@ TEST(RepackQ8_0x16, MatmulRoutesRepackedMatrices) {
     set_active_isa(saved);
 }
 
+// ---- row lookups in every layout ---------------------------------------------------------
+
+// matrix_row (embedding lookups of a tied, repacked output) reads the repacked copy and gives
+// exactly the floats dequantize_row gives for the original row.
+void expect_rows_equal(const Matrix& m, const Matrix& packed) {
+    std::vector<float> want(size_t(m.n_cols)), got(size_t(m.n_cols));
+    for (int64_t r = 0; r < m.n_rows; ++r) {
+        dequantize_row(m.type, m.data + size_t(r) * m.row_bytes, want.data(), m.n_cols);
+        matrix_row(packed, r, got.data());
+        ASSERT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+            << dtype_name(m.type) << " row " << r;
+    }
+}
+
+TEST(RepackRows, MatrixRowReadsEveryLayout) {
+    const auto q4 = make_q4(24, 3 * kQK, 21);
+    expect_rows_equal(q4.m, q4.mx8);
+    const auto q8 = make_q8(48, 3 * kQK, 22);
+    expect_rows_equal(q8.m, q8.mx16);
+    const auto q5 = make_q5(32, 3 * kQK, 23);
+    expect_rows_equal(q5.m, q5.mx16);
+    for (DType t : {DType::Q4_K, DType::Q6_K}) {
+        const auto k = make_kx16(t, 32, 2 * kQK_K, 24, false);
+        expect_rows_equal(k.m, k.mx16);
+    }
+    std::vector<float> out(size_t(q8.m.n_cols));
+    EXPECT_THROW(matrix_row(q8.mx16, 48, out.data()), Error);
+}
+
 }  // namespace
 }  // namespace ponder::kernels
