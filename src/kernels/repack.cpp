@@ -9,14 +9,27 @@
 
 namespace ponder::kernels {
 
+namespace {
+
+// Validates a repack's arguments: whole groups of `group` rows of whole blocks of `block`
+// elements, `block_bytes` each, and row_bytes matching n_cols; returns blocks per row.
+int64_t check_shape(const char* fn, const char* type, int64_t group, int64_t block,
+                    size_t block_bytes, size_t row_bytes, int64_t n_rows, int64_t n_cols) {
+    if (n_rows < 0 || n_rows % group != 0 || n_cols % block != 0)
+        fail(fn, ": a ", n_rows, " x ", n_cols, " matrix is not whole groups of ", group,
+             " rows of whole ", block, "-element blocks");
+    const int64_t nb = n_cols / block;
+    if (row_bytes != size_t(nb) * block_bytes)
+        fail(fn, ": row size ", row_bytes, " does not match ", n_cols, " ", type, " elements");
+    return nb;
+}
+
+}  // namespace
+
 void repack_q4_0x8(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
                    uint8_t* dst) {
-    if (n_rows % 8 != 0 || n_cols % kQK != 0 || n_rows < 0)
-        fail("repack_q4_0x8: a ", n_rows, " x ", n_cols,
-             " matrix is not whole groups of 8 rows of whole 32-element blocks");
-    const int64_t nb = n_cols / kQK;
-    if (row_bytes != size_t(nb) * sizeof(BlockQ4_0))
-        fail("repack_q4_0x8: row size ", row_bytes, " does not match ", n_cols, " Q4_0 elements");
+    const int64_t nb =
+        check_shape("repack_q4_0x8", "Q4_0", 8, kQK, sizeof(BlockQ4_0), row_bytes, n_rows, n_cols);
     for (int64_t g = 0; g < n_rows / 8; ++g) {
         const BlockQ4_0* rows[8];
         for (int k = 0; k < 8; ++k)
@@ -70,12 +83,8 @@ void unpack_q4_0x8_group(const uint8_t* src, size_t row_bytes, int64_t r0, int64
 
 void repack_q8_0x16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
                     uint8_t* dst) {
-    if (n_rows % 16 != 0 || n_cols % kQK != 0 || n_rows < 0)
-        fail("repack_q8_0x16: a ", n_rows, " x ", n_cols,
-             " matrix is not whole groups of 16 rows of whole 32-element blocks");
-    const int64_t nb = n_cols / kQK;
-    if (row_bytes != size_t(nb) * sizeof(BlockQ8_0))
-        fail("repack_q8_0x16: row size ", row_bytes, " does not match ", n_cols, " Q8_0 elements");
+    const int64_t nb = check_shape("repack_q8_0x16", "Q8_0", 16, kQK, sizeof(BlockQ8_0), row_bytes,
+                                   n_rows, n_cols);
     for (int64_t g = 0; g < n_rows / 16; ++g) {
         const BlockQ8_0* rows[16];
         for (int k = 0; k < 16; ++k)
@@ -137,12 +146,8 @@ void unpack_q8_0x16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int6
 
 void repack_q5_0x16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
                     uint8_t* dst) {
-    if (n_rows % 16 != 0 || n_cols % kQK != 0 || n_rows < 0)
-        fail("repack_q5_0x16: a ", n_rows, " x ", n_cols,
-             " matrix is not whole groups of 16 rows of whole 32-element blocks");
-    const int64_t nb = n_cols / kQK;
-    if (row_bytes != size_t(nb) * sizeof(BlockQ5_0))
-        fail("repack_q5_0x16: row size ", row_bytes, " does not match ", n_cols, " Q5_0 elements");
+    const int64_t nb = check_shape("repack_q5_0x16", "Q5_0", 16, kQK, sizeof(BlockQ5_0), row_bytes,
+                                   n_rows, n_cols);
     for (int64_t g = 0; g < n_rows / 16; ++g) {
         uint8_t* out = dst + size_t(16 * g) * row_bytes;
         for (int64_t b = 0; b < nb; ++b, out += kQ5_0x16Bytes) {
@@ -182,12 +187,8 @@ void unpack_q5_0x16_group(const uint8_t* src, size_t row_bytes, int64_t r0, int6
 
 void repack_q4_kx16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
                     uint8_t* dst) {
-    if (n_rows % 16 != 0 || n_cols % kQK_K != 0 || n_rows < 0)
-        fail("repack_q4_kx16: a ", n_rows, " x ", n_cols,
-             " matrix is not whole groups of 16 rows of whole 256-element super-blocks");
-    const int64_t nb = n_cols / kQK_K;
-    if (row_bytes != size_t(nb) * sizeof(BlockQ4_K))
-        fail("repack_q4_kx16: row size ", row_bytes, " does not match ", n_cols, " Q4_K elements");
+    const int64_t nb = check_shape("repack_q4_kx16", "Q4_K", 16, kQK_K, sizeof(BlockQ4_K),
+                                   row_bytes, n_rows, n_cols);
     for (int64_t g = 0; g < n_rows / 16; ++g) {
         uint8_t* out = dst + size_t(16 * g) * row_bytes;
         for (int64_t b = 0; b < nb; ++b, out += kQ4_Kx16Bytes)
@@ -240,12 +241,8 @@ void q6_k_quants(const BlockQ6_K& b, uint8_t* q) {
 
 void repack_q6_kx16(const uint8_t* src, size_t row_bytes, int64_t n_rows, int64_t n_cols,
                     uint8_t* dst) {
-    if (n_rows % 16 != 0 || n_cols % kQK_K != 0 || n_rows < 0)
-        fail("repack_q6_kx16: a ", n_rows, " x ", n_cols,
-             " matrix is not whole groups of 16 rows of whole 256-element super-blocks");
-    const int64_t nb = n_cols / kQK_K;
-    if (row_bytes != size_t(nb) * sizeof(BlockQ6_K))
-        fail("repack_q6_kx16: row size ", row_bytes, " does not match ", n_cols, " Q6_K elements");
+    const int64_t nb = check_shape("repack_q6_kx16", "Q6_K", 16, kQK_K, sizeof(BlockQ6_K),
+                                   row_bytes, n_rows, n_cols);
     uint8_t q[kQK_K];
     for (int64_t g = 0; g < n_rows / 16; ++g) {
         uint8_t* out = dst + size_t(16 * g) * row_bytes;
