@@ -294,9 +294,10 @@ void gemm_q5_0x16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb,
 
 // ---- Q8_0 repacked into 16-row groups (kernels/repack.h) ----------------------------------
 
-// No software prefetch in the Q8_0x16 kernels: each thread reads its rows as one contiguous
-// stream, which the hardware prefetcher follows; prefetching kPrefetchBytes ahead (9 lines per
-// block) made decode of the 151,936 x 896 output about 15% slower in CPU time (bench_matmul).
+// Each thread reads its rows as one contiguous stream. The prompt tiles rely on the hardware
+// prefetcher (they are compute-bound); the one-token tile also prefetches kPrefetchBytes ahead:
+// more CPU time per call, but whole-model decode of the Q8_0 file was 1-4 % faster in wall
+// time (3 of 3 alternating `ponder bench -n 128` runs, 2026-12-02).
 
 // 16 rows x NT tokens of a Q8_0x16 matrix, rows in lanes: g points at the group's first block.
 // Register j holds elements 4j..4j+3 of the 16 rows (biased by 128), each token's 4-byte groups
@@ -341,6 +342,8 @@ inline void q8_0x16_lanes_tile(const uint8_t* g, const BlockQ8_0* x, const int32
     __m512 acc[8];
     for (int j = 0; j < 8; ++j) acc[j] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b, g += kQ8_0x16Bytes) {
+        for (int o = 0; o < int(kQ8_0x16Bytes); o += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(g) + kPrefetchBytes + o, _MM_HINT_T0);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g)));
         const __m512 dwdx = _mm512_mul_ps(dw, _mm512_set1_ps(half_to_float(x[b].d)));
         for (int j = 0; j < 8; ++j) {
