@@ -71,7 +71,7 @@ void matmul_shared_input(int n, const Matrix* const* ws, const float* x, int64_t
         fail("matmul_shared_input: ", n, " matrices (1 to ", kMaxShared, ")");
     const int64_t nc = ws[0]->n_cols;
     const GemmKernel* k[kMaxShared];
-    int act[kMaxShared];  // index of matrix i's activation rows in `rows` below
+    int act[kMaxShared];  // matrix i's activation format: an index into fmt / buf below
     // One activation buffer per distinct activation format, one set per calling thread, grown
     // as needed: no allocation per call in steady state.
     thread_local std::vector<uint8_t> bufs[kMaxShared];

@@ -186,14 +186,11 @@ void Model::repack_weights() {
     }
     // A tied embedding is looked up in the repacked copy: its file pages were released, and
     // refaulting them row by row would map readahead windows back in (about 1 MiB per token).
-    for (const kernels::Matrix* m : todo)
-        if (m->n_rows == w_.token_embd.n_rows && m->n_cols == w_.token_embd.n_cols &&
-            m->type == w_.token_embd.type && offset.count(w_.token_embd.data) &&
-            m->data == base + offset.at(w_.token_embd.data)) {
-            w_.token_embd.data = m->data;
-            w_.token_embd.layout = m->layout;
-            break;
-        }
+    if (auto it = offset.find(w_.token_embd.data); it != offset.end()) {
+        // Its bytes were repacked as the tied output (same type and shape).
+        w_.token_embd.layout = target(w_.token_embd);
+        w_.token_embd.data = base + it->second;
+    }
     mprotect(base, total, PROT_READ);
     repacked_ =
         std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [span](uint8_t* q) { munmap(q, span); });

@@ -113,6 +113,29 @@ TEST(RepackQ4_0x8, RejectsShapesItCannotHold) {
     EXPECT_THROW(repack_q4_0x8(src.data(), row_size(DType::Q4_0, 64), 8, 48, dst.data()), Error);
 }
 
+// Random activations for n_tokens tokens (the first block all zero), rounded by kx, and the
+// outputs of the repacked kernel kx and the row-major kernel kr on rows [r0, r1) of the same
+// matrix (yx, yr: [n_tokens, rows], `sentinel` where a kernel must not write).
+struct BothRuns {
+    std::vector<float> x, yx, yr;
+};
+BothRuns run_both(const GemmKernel& kx, const GemmKernel& kr, const uint8_t* packed,
+                  const uint8_t* rowmajor, size_t row_bytes, int64_t rows, int64_t cols,
+                  int64_t n_tokens, int64_t r0, int64_t r1, uint32_t seed, float sentinel) {
+    BothRuns b;
+    b.x = random_floats(size_t(n_tokens * cols), seed + 1, 2.0f);
+    for (int e = 0; e < 32; ++e) b.x[size_t(e)] = 0.0f;
+    const size_t arb = row_size(kx.act_type, cols);
+    std::vector<uint8_t> acts(arb * size_t(n_tokens));
+    for (int64_t t = 0; t < n_tokens; ++t)
+        kx.quantize(b.x.data() + t * cols, cols, acts.data() + size_t(t) * arb);
+    b.yx.assign(size_t(rows * n_tokens), sentinel);
+    b.yr.assign(b.yx.size(), sentinel);
+    kx.gemm(packed, row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, b.yx.data(), rows);
+    kr.gemm(rowmajor, row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, b.yr.data(), rows);
+    return b;
+}
+
 // The Q4_0x8 kernel of `isa` on rows [r0, r1) against the row-major kernel and dot_row.
 void check_x8(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0, int64_t r1,
               uint32_t seed) {
@@ -127,18 +150,9 @@ void check_x8(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0, i
                  " blocks=" + std::to_string(nb) + " tokens=" + std::to_string(n_tokens) +
                  " r0=" + std::to_string(r0) + " r1=" + std::to_string(r1));
     const auto q = make_q4(rows, cols, seed);
-    auto x = random_floats(size_t(n_tokens * cols), seed + 1, 2.0f);
-    for (int e = 0; e < 32; ++e) x[size_t(e)] = 0.0f;  // an all-zero activation block
-    const size_t arb = row_size(kx.act_type, cols);
-    std::vector<uint8_t> acts(arb * size_t(n_tokens));
-    for (int64_t t = 0; t < n_tokens; ++t)
-        kx.quantize(x.data() + t * cols, cols, acts.data() + size_t(t) * arb);
     const float sentinel = -12345.0f;
-    std::vector<float> yx(size_t(rows * n_tokens), sentinel), yr(yx.size(), sentinel);
-    kx.gemm(q.packed.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yx.data(),
-            rows);
-    kr.gemm(q.rows.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yr.data(),
-            rows);
+    const auto [x, yx, yr] = run_both(kx, kr, q.packed.data(), q.rows.data(), q.m.row_bytes, rows,
+                                      cols, n_tokens, r0, r1, seed, sentinel);
     int failures = 0;
     for (int64_t t = 0; t < n_tokens && failures < 5; ++t) {
         QuantizedActs xq;
@@ -292,18 +306,9 @@ void check_x16(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0, 
                  " blocks=" + std::to_string(nb) + " tokens=" + std::to_string(n_tokens) +
                  " r0=" + std::to_string(r0) + " r1=" + std::to_string(r1));
     const auto q = make_q5(rows, cols, seed);
-    auto x = random_floats(size_t(n_tokens * cols), seed + 1, 2.0f);
-    for (int e = 0; e < 32; ++e) x[size_t(e)] = 0.0f;  // an all-zero activation block
-    const size_t arb = row_size(kx.act_type, cols);
-    std::vector<uint8_t> acts(arb * size_t(n_tokens));
-    for (int64_t t = 0; t < n_tokens; ++t)
-        kx.quantize(x.data() + t * cols, cols, acts.data() + size_t(t) * arb);
     const float sentinel = -12345.0f;
-    std::vector<float> yx(size_t(rows * n_tokens), sentinel), yr(yx.size(), sentinel);
-    kx.gemm(q.packed.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yx.data(),
-            rows);
-    kr.gemm(q.rows.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yr.data(),
-            rows);
+    const auto [x, yx, yr] = run_both(kx, kr, q.packed.data(), q.rows.data(), q.m.row_bytes, rows,
+                                      cols, n_tokens, r0, r1, seed, sentinel);
     int failures = 0;
     for (int64_t t = 0; t < n_tokens; ++t) {
         QuantizedActs xq;
@@ -711,18 +716,9 @@ void check_q8_x16(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r
                  " blocks=" + std::to_string(nb) + " tokens=" + std::to_string(n_tokens) +
                  " r0=" + std::to_string(r0) + " r1=" + std::to_string(r1));
     const auto q = make_q8(rows, cols, seed);
-    auto x = random_floats(size_t(n_tokens * cols), seed + 1, 2.0f);
-    for (int e = 0; e < 32; ++e) x[size_t(e)] = 0.0f;  // an all-zero activation block
-    const size_t arb = row_size(kx.act_type, cols);
-    std::vector<uint8_t> acts(arb * size_t(n_tokens));
-    for (int64_t t = 0; t < n_tokens; ++t)
-        kx.quantize(x.data() + t * cols, cols, acts.data() + size_t(t) * arb);
     const float sentinel = -12345.0f;
-    std::vector<float> yx(size_t(rows * n_tokens), sentinel), yr(yx.size(), sentinel);
-    kx.gemm(q.packed.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yx.data(),
-            rows);
-    kr.gemm(q.rows.data(), q.m.row_bytes, acts.data(), arb, cols, n_tokens, r0, r1, yr.data(),
-            rows);
+    const auto [x, yx, yr] = run_both(kx, kr, q.packed.data(), q.rows.data(), q.m.row_bytes, rows,
+                                      cols, n_tokens, r0, r1, seed, sentinel);
     std::vector<float> wrow(static_cast<size_t>(cols));
     int failures = 0;
     for (int64_t t = 0; t < n_tokens && failures < 5; ++t) {
