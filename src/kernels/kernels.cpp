@@ -159,8 +159,20 @@ void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base,
     active_kernels().rope(x, n_heads, head_dim, n_rot, pos, base, neox, freq_factors);
 }
 
-void swiglu(const float* g, const float* u, float* a, int64_t n) {
-    active_kernels().swiglu(g, u, a, n);
+void swiglu(const float* g, const float* u, float* a, int64_t n, ThreadPool& pool) {
+    const SwigluFn fn = active_kernels().swiglu;
+    // Ranges in whole 64-element units, so each thread's vectors start on the same boundaries
+    // as one thread's would.
+    constexpr int64_t kUnit = 64;
+    pool.run(
+        [&](int ith, int nth) {
+            int64_t b, e;
+            ThreadPool::split((n + kUnit - 1) / kUnit, ith, nth, b, e);
+            b = std::min(n, b * kUnit);
+            e = std::min(n, e * kUnit);
+            if (b < e) fn(g + b, u + b, a + b, e - b);
+        },
+        n * 8);
 }
 
 void check_kv_head_dim(DType type, int head_dim) {

@@ -57,8 +57,9 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t 
 void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base, bool neox,
           const float* freq_factors);
 
-// a[i] = silu(g[i]) * u[i] for i < n (a may alias g).
-void swiglu(const float* g, const float* u, float* a, int64_t n);
+// a[i] = silu(g[i]) * u[i] for i < n (a may alias g). A prompt's worth of elements is split
+// over the pool's threads; a decode step's few thousand stay on the calling thread.
+void swiglu(const float* g, const float* u, float* a, int64_t n, ThreadPool& pool);
 
 // ---- attention over the KV cache ----------------------------------------------------------
 

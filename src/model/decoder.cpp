@@ -287,7 +287,7 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
             float* ys[] = {s.g.data(), s.u.data()};
             kernels::matmul_shared_input(2, ws, s.h.data(), T, ys, pool);
         }
-        kernels::swiglu(s.g.data(), s.u.data(), s.g.data(), T * F);
+        kernels::swiglu(s.g.data(), s.u.data(), s.g.data(), T * F, pool);
         kernels::matmul(L.w_down, s.g.data(), T, s.o.data(), pool);
         for (int64_t i = 0; i < T * E; ++i) s.x[size_t(i)] += s.o[size_t(i)];
     }

@@ -27,6 +27,7 @@
 #include "core/quant_blocks.h"
 #include "kernels/dispatch.h"
 #include "kernels/ref/kernels_ref.h"
+#include "kernels/x86/vmath.h"
 
 namespace ponder::kernels {
 namespace {
@@ -41,29 +42,6 @@ inline float hmax8(__m256 v) {
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
-}
-
-// exp(x) for 8 floats, x <= ~88; inputs below -87.3 give a tiny positive value (callers round
-// the result to half, where it becomes 0, as the reference's std::exp result does).
-inline __m256 exp8(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    // r = x - n ln2 in two steps (ln2 = hi + lo, hi with few mantissa bits so n*hi is exact).
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    // exp(r) on |r| <= ln2/2: 1 + r + r^2 * P(r), P the minimax fit of (exp(r) - 1 - r) / r^2.
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    const __m256 r2 = _mm256_mul_ps(r, r);
-    __m256 y = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    // y * 2^n through the exponent field (n in [-126, 127] after the clamp above).
-    const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
-    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
 }
 
 // Rounds 8 floats to half precision and back (round to nearest even, as f32_to_fp16).
