@@ -1,4 +1,5 @@
 // ponder bench -m MODEL: prompt-processing and generation speed, with the bandwidth bound.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -50,6 +51,22 @@ void print_json(const BenchResult& r) {
     j["bytes_per_token"] = r.bytes_per_token;
     j["tg_bound_tokens_per_s"] = r.tg_bound_tokens_per_s;
     j["tg_bandwidth_pct"] = r.tg_bandwidth_pct;
+    if (r.params.profile) {
+        // Seconds per token by forward stage; "other" is the rest of the timed runs.
+        auto prof = [](const std::array<double, profile::kStages>& st, double token_s) {
+            nlohmann::json o;
+            double sum = 0;
+            for (size_t i = 0; i < st.size(); ++i) {
+                o[std::string(profile::stage_name(profile::Stage(i)))] = st[i];
+                sum += st[i];
+            }
+            o["other"] = std::max(0.0, token_s - sum);
+            o["total"] = token_s;
+            return o;
+        };
+        if (!r.pp_samples.empty()) j["pp_profile_s_per_token"] = prof(r.pp_stage_s, r.pp_token_s);
+        if (!r.tg_samples.empty()) j["tg_profile_s_per_token"] = prof(r.tg_stage_s, r.tg_token_s);
+    }
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
 
@@ -83,6 +100,35 @@ void print_table(const BenchResult& r) {
     }
 }
 
+// The stage table of --profile: time per token and share of each test's timed runs.
+void print_profile(const BenchResult& r) {
+    const bool pp = !r.pp_samples.empty() && r.pp_token_s > 0;
+    const bool tg = !r.tg_samples.empty() && r.tg_token_s > 0;
+    if (!pp && !tg) return;
+    std::printf("\n%-16s", "profile");
+    if (pp)
+        std::printf(" %12s %7s", ("pp" + std::to_string(r.params.n_prompt) + " ms/t").c_str(), "%");
+    if (tg)
+        std::printf(" %12s %7s", ("tg" + std::to_string(r.params.n_gen) + " ms/t").c_str(), "%");
+    std::printf("\n");
+    auto cell = [](double s, double total) {
+        std::printf(" %12.4f %6.1f%%", s * 1e3, 100.0 * s / total);
+    };
+    double pp_sum = 0, tg_sum = 0;
+    for (size_t i = 0; i < profile::kStages; ++i) {
+        std::printf("%-16s", std::string(profile::stage_name(profile::Stage(i))).c_str());
+        if (pp) cell(r.pp_stage_s[i], r.pp_token_s);
+        if (tg) cell(r.tg_stage_s[i], r.tg_token_s);
+        std::printf("\n");
+        pp_sum += r.pp_stage_s[i];
+        tg_sum += r.tg_stage_s[i];
+    }
+    std::printf("%-16s", "other");
+    if (pp) cell(std::max(0.0, r.pp_token_s - pp_sum), r.pp_token_s);
+    if (tg) cell(std::max(0.0, r.tg_token_s - tg_sum), r.tg_token_s);
+    std::printf("\n");
+}
+
 void add_bench(CLI::App& app) {
     auto o = std::make_shared<BenchOptions>();
     auto* cmd = app.add_subcommand(
@@ -107,6 +153,8 @@ void add_bench(CLI::App& app) {
         ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
     cmd->add_option("--kv-type", o->kv_type, "KV cache type: f16 or q8_0")->capture_default_str();
     cmd->add_flag("--json", o->json, "Print one JSON object");
+    cmd->add_flag("--profile", o->p.profile,
+                  "Time each stage of the forward pass (ms per token) in the timed runs");
     cmd->callback([o] {
         o->p.bandwidth_bytes = o->bandwidth_mib << 20;
         o->p.kv_type = parse_kv_type(o->kv_type);
@@ -115,8 +163,10 @@ void add_bench(CLI::App& app) {
         });
         if (o->json)
             print_json(r);
-        else
+        else {
             print_table(r);
+            if (r.params.profile) print_profile(r);
+        }
     });
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/profile.h"
 #include "core/quant.h"
 #include "kernels/ref/kernels_ref.h"
 
@@ -219,6 +220,8 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
     const size_t scratch_per_thread =
         kernels::attention_scratch_floats(kernels::kMaxAttentionRows, kv.n_cells(), hd);
 
+    using profile::Stage;
+    profile::Laps laps;
     for (int64_t t = 0; t < T; ++t) {
         const int32_t id = b.tokens[size_t(t)];
         if (id < 0 || id >= hp.n_vocab)
@@ -232,11 +235,13 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
     int64_t attn_work = 0;
     for (const auto& j : s.attn_jobs) attn_work += j.cost * hd;
     (void)group;
+    laps.lap(Stage::Embed);
 
     for (int32_t l = 0; l < hp.n_layer; ++l) {
         const LayerWeights& L = w.layers[size_t(l)];
         // Attention block.
         kernels::rms_norm(s.x.data(), L.attn_norm.data(), s.h.data(), E, T, hp.rms_eps);
+        laps.lap(Stage::Norm);
         {
             const kernels::Matrix* ws[] = {&L.wq, &L.wk, &L.wv};
             float* ys[] = {s.q.data(), s.k.data(), s.v.data()};
@@ -245,11 +250,13 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
         add_bias(s.q.data(), L.bq, T);
         add_bias(s.k.data(), L.bk, T);
         add_bias(s.v.data(), L.bv, T);
+        laps.lap(Stage::Qkv);
         if (hp.qk_norm) {
             kernels::rms_norm(s.q.data(), L.q_norm.data(), s.q.data(), hd, T * hp.n_head,
                               hp.rms_eps);
             kernels::rms_norm(s.k.data(), L.k_norm.data(), s.k.data(), hd, T * hp.n_head_kv,
                               hp.rms_eps);
+            laps.lap(Stage::Norm);
         }
         for (int64_t t = 0; t < T; ++t) {
             const float p = hp.rope_scale == 1.0f ? float(b.pos[size_t(t)])
@@ -267,6 +274,7 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
                                            vc + size_t(h) * kv.head_bytes());
             }
         }
+        laps.lap(Stage::Rope);
         // Jobs are sorted longest first; threads take the next one from a shared counter.
         std::atomic<size_t> next{0};
         pool.run(
@@ -278,18 +286,26 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
                 }
             },
             attn_work);
+        laps.lap(Stage::Attention);
         kernels::matmul(L.wo, s.att.data(), T, s.o.data(), pool);
+        laps.lap(Stage::AttnOut);
         for (int64_t i = 0; i < T * E; ++i) s.x[size_t(i)] += s.o[size_t(i)];
+        laps.lap(Stage::Residual);
         // MLP block.
         kernels::rms_norm(s.x.data(), L.ffn_norm.data(), s.h.data(), E, T, hp.rms_eps);
+        laps.lap(Stage::Norm);
         {
             const kernels::Matrix* ws[] = {&L.w_gate, &L.w_up};
             float* ys[] = {s.g.data(), s.u.data()};
             kernels::matmul_shared_input(2, ws, s.h.data(), T, ys, pool);
         }
+        laps.lap(Stage::GateUp);
         kernels::swiglu(s.g.data(), s.u.data(), s.g.data(), T * F, pool);
+        laps.lap(Stage::Swiglu);
         kernels::matmul(L.w_down, s.g.data(), T, s.o.data(), pool);
+        laps.lap(Stage::Down);
         for (int64_t i = 0; i < T * E; ++i) s.x[size_t(i)] += s.o[size_t(i)];
+        laps.lap(Stage::Residual);
     }
     // Logits only for the rows asked for.
     const int64_t n_out = int64_t(b.out_rows.size());
@@ -298,7 +314,9 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
     for (int64_t r = 0; r < n_out; ++r)
         std::copy_n(s.x.data() + int64_t(b.out_rows[size_t(r)]) * E, E, s.out_x.data() + r * E);
     kernels::rms_norm(s.out_x.data(), w.output_norm.data(), s.out_x.data(), E, n_out, hp.rms_eps);
+    laps.lap(Stage::Norm);
     kernels::matmul(w.output, s.out_x.data(), n_out, logits, pool);
+    laps.lap(Stage::Logits);
 }
 
 }  // namespace ponder

@@ -102,6 +102,37 @@ uint64_t status_field_kib(const char* field) {
     return 0;
 }
 
+// Stage timing over the timed runs of one test (pp or tg), when asked for.
+class ProfileWindow {
+  public:
+    explicit ProfileWindow(bool on) : on_(on) {
+        if (!on_) return;
+        profile::reset();
+        profile::set_enabled(true);
+    }
+    ~ProfileWindow() {
+        if (on_) profile::set_enabled(false);
+    }
+    ProfileWindow(const ProfileWindow&) = delete;
+    ProfileWindow& operator=(const ProfileWindow&) = delete;
+    // Per-token stage times and the runs' time per token (samples are tokens/s of
+    // `tokens`-token runs).
+    void finish(const std::vector<double>& samples, int32_t tokens,
+                std::array<double, profile::kStages>& stage_s, double& token_s) {
+        if (!on_ || samples.empty() || tokens <= 0) return;
+        profile::set_enabled(false);
+        const double n = double(samples.size()) * double(tokens);
+        const auto t = profile::totals();
+        for (size_t i = 0; i < t.size(); ++i) stage_s[i] = t[i] / n;
+        double total = 0;
+        for (double tps : samples) total += tps > 0 ? double(tokens) / tps : 0;
+        token_s = total / n;
+    }
+
+  private:
+    bool on_;
+};
+
 }  // namespace
 
 Spread summarize(std::vector<double> v) {
@@ -194,10 +225,12 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
     if (p.n_prompt > 0) {
         say("pp warm-up");
         run_pp(ctx, ts, p.n_prompt);
+        ProfileWindow prof(p.profile);
         for (int32_t i = 0; i < p.reps; ++i) {
             say("pp " + std::to_string(i + 1) + "/" + std::to_string(p.reps));
             r.pp_samples.push_back(run_pp(ctx, ts, p.n_prompt));
         }
+        prof.finish(r.pp_samples, p.n_prompt, r.pp_stage_s, r.pp_token_s);
     }
     if (p.n_gen > 0) {
         say(p.ctx_depth > 0 ? "tg prompt (" + std::to_string(p.ctx_depth) + " tokens)"
@@ -205,10 +238,12 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
         const int32_t prompt = prepare_tg(ctx, ts, p.ctx_depth);
         say("tg warm-up");
         run_tg(ctx, ts, prompt, std::min(p.n_gen, 8));
+        ProfileWindow prof(p.profile);
         for (int32_t i = 0; i < p.reps; ++i) {
             say("tg " + std::to_string(i + 1) + "/" + std::to_string(p.reps));
             r.tg_samples.push_back(run_tg(ctx, ts, prompt, p.n_gen));
         }
+        prof.finish(r.tg_samples, p.n_gen, r.tg_stage_s, r.tg_token_s);
     }
     r.pp = summarize(r.pp_samples);
     r.tg = summarize(r.tg_samples);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/profile.h"
 #include "core/thread_pool.h"
 
 namespace ponder {
@@ -23,6 +24,7 @@ struct BenchParams {
     int32_t bandwidth_runs = 5;                  // the best run counts
     uint64_t seed = 1234;                        // for the random token ids
     DType kv_type = DType::F16;                  // KV cache storage (F16 or Q8_0)
+    bool profile = false;  // time the forward pass's stages (core/profile.h) in the timed runs
 };
 
 // Median and range of the repetitions (tokens per second).
@@ -50,6 +52,10 @@ struct BenchResult {
     uint64_t bytes_per_token = 0;
     double tg_bound_tokens_per_s = 0;  // bandwidth / bytes_per_token
     double tg_bandwidth_pct = 0;       // tg median as a percentage of that bound
+    // With params.profile: seconds per token in each forward stage over the timed runs, and
+    // the time per token of those runs in all (the rest: sampling, scheduling, the bench loop).
+    std::array<double, profile::kStages> pp_stage_s{}, tg_stage_s{};
+    double pp_token_s = 0, tg_token_s = 0;
 };
 
 // Called with a short description of each phase ("warm-up", "pp 2/5", ...), for progress.
