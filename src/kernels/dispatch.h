@@ -52,8 +52,7 @@ struct GemmKernel {
 
 using RmsNormFn = void (*)(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows,
                            float eps);
-using RopeFn = void (*)(float* x, int n_heads, int head_dim, int n_rot, float pos, float base,
-                        bool neox, const float* freq_factors);
+using RopeFn = void (*)(float* x, int n_heads, int head_dim, int n_rot, bool neox, const float* cs);
 using SwigluFn = void (*)(const float* g, const float* u, float* a, int64_t n);
 struct AttentionRows;
 struct KvHeadView;
@@ -77,6 +76,9 @@ struct KernelTable {
     RmsNormFn rms_norm = nullptr;
     RopeFn rope = nullptr;
     SwigluFn swiglu = nullptr;
+    // n floats -> n halves (round to nearest even, bit-identical to f32_to_fp16, NaN and inf
+    // included): the F16 KV cache store. Null: ref::store_kv_row.
+    QuantizeFn to_f16 = nullptr;
     AttentionFn attention = nullptr;
 
     const GemmKernel& gemm_for(DType t) const { return gemm[static_cast<size_t>(t)]; }

@@ -154,9 +154,26 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t 
     active_kernels().rms_norm(x, weight, y, n, n_rows, eps);
 }
 
-void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base, bool neox,
-          const float* freq_factors) {
-    active_kernels().rope(x, n_heads, head_dim, n_rot, pos, base, neox, freq_factors);
+void rope_cos_sin(float pos, int n_rot, float base, const float* freq_factors, float* cs) {
+    ref::rope_cos_sin(pos, n_rot, base, freq_factors, cs);
+}
+
+void rope(float* x, int n_heads, int head_dim, int n_rot, bool neox, const float* cs) {
+    active_kernels().rope(x, n_heads, head_dim, n_rot, neox, cs);
+}
+
+void store_kv_row(DType type, const float* x, int64_t n, uint8_t* dst) {
+    const KernelTable& t = active_kernels();
+    // A Q8_0 row is the gemm kernels' Q8_0 activation rounding (bit-identical to the
+    // reference's for finite values).
+    const GemmKernel& q8 = t.gemm_for(DType::Q8_0);
+    const QuantizeFn fn = type == DType::F16                                  ? t.to_f16
+                          : type == DType::Q8_0 && q8.act_type == DType::Q8_0 ? q8.quantize
+                                                                              : nullptr;
+    if (fn)
+        fn(x, n, dst);
+    else
+        ref::store_kv_row(type, x, n, dst);
 }
 
 void swiglu(const float* g, const float* u, float* a, int64_t n, ThreadPool& pool) {

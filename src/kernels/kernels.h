@@ -51,11 +51,23 @@ void matrix_row(const Matrix& w, int64_t r, float* out);
 // x and y may alias.
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows, float eps);
 
-// Rotary position embedding in place on x: [n_heads, head_dim] for one token at `pos`.
-// Rotates the first n_rot dimensions; neox pairs (i, i + n_rot/2), otherwise (2i, 2i+1).
-// theta_i = pos * base^(-2i/n_rot) / freq_factors[i] (freq_factors may be null).
-void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base, bool neox,
-          const float* freq_factors);
+// The angles of rotary position embedding for one token at `pos`, shared by every layer and
+// head: theta_i = pos * base^(-2i/n_rot) / freq_factors[i] for i < n_rot / 2 (freq_factors may
+// be null), the power built by repeated multiplication in float. Writes n_rot floats to cs:
+// cs[i] = cos(theta_i), cs[n_rot / 2 + i] = sin(theta_i). One scalar implementation (std::cos,
+// std::sin): the values are those the reference engine rotates with.
+void rope_cos_sin(float pos, int n_rot, float base, const float* freq_factors, float* cs);
+
+// Rotary position embedding in place on x: [n_heads, head_dim] for one token whose angles
+// rope_cos_sin wrote to cs. Rotates the first n_rot dimensions; neox pairs (i, i + n_rot/2),
+// otherwise (2i, 2i+1): (a, b) -> (a c - b s, a s + b c), each product rounded (no FMA), so
+// every level gives the reference's bits.
+void rope(float* x, int n_heads, int head_dim, int n_rot, bool neox, const float* cs);
+
+// One head's keys or values (n floats) as the KV cache stores them: F16 (round to nearest
+// even, as f32_to_fp16) or Q8_0 (as ref::quantize_q8_0); row_size(type, n) bytes at dst.
+// Bit-identical to ref::store_kv_row for finite x (F16: for every x).
+void store_kv_row(DType type, const float* x, int64_t n, uint8_t* dst);
 
 // a[i] = silu(g[i]) * u[i] for i < n (a may alias g). A prompt's worth of elements is split
 // over the pool's threads; a decode step's few thousand stay on the calling thread.

@@ -8,7 +8,6 @@
 #include "core/fp16.h"
 #include "core/profile.h"
 #include "core/quant.h"
-#include "kernels/ref/kernels_ref.h"
 
 namespace ponder {
 namespace {
@@ -229,6 +228,20 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
         kernels::matrix_row(w.token_embd, id, s.x.data() + t * E);
     }
     const float* freq = w.rope_freqs.empty() ? nullptr : w.rope_freqs.data();
+    // The rotation angles depend on the position only: computed once for all layers.
+    const int n_rot = hp.n_rot;
+    grow(s.rope_cs, size_t(T * n_rot));
+    pool.run(
+        [&](int ith, int nth) {
+            int64_t t0, t1;
+            ThreadPool::split(T, ith, nth, t0, t1);
+            for (int64_t t = t0; t < t1; ++t) {
+                const float p = hp.rope_scale == 1.0f ? float(b.pos[size_t(t)])
+                                                      : float(b.pos[size_t(t)]) / hp.rope_scale;
+                kernels::rope_cos_sin(p, n_rot, hp.rope_base, freq, s.rope_cs.data() + t * n_rot);
+            }
+        },
+        T * n_rot * 32);
     const float scale = 1.0f / std::sqrt(float(hd));
     const int group = hp.n_head / hp.n_head_kv;
     build_attention_jobs(hp, b, kv, s);
@@ -258,22 +271,27 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
                               hp.rms_eps);
             laps.lap(Stage::Norm);
         }
-        for (int64_t t = 0; t < T; ++t) {
-            const float p = hp.rope_scale == 1.0f ? float(b.pos[size_t(t)])
-                                                  : float(b.pos[size_t(t)]) / hp.rope_scale;
-            kernels::rope(s.q.data() + t * Q, hp.n_head, hd, hp.n_rot, p, hp.rope_base,
-                          hp.rope_neox, freq);
-            kernels::rope(s.k.data() + t * KV, hp.n_head_kv, hd, hp.n_rot, p, hp.rope_base,
-                          hp.rope_neox, freq);
-            uint8_t* kc = kv.k(l, b.cells[size_t(t)]);
-            uint8_t* vc = kv.v(l, b.cells[size_t(t)]);
-            for (int32_t h = 0; h < hp.n_head_kv; ++h) {
-                kernels::ref::store_kv_row(kv.type(), s.k.data() + t * KV + h * hd, hd,
-                                           kc + size_t(h) * kv.head_bytes());
-                kernels::ref::store_kv_row(kv.type(), s.v.data() + t * KV + h * hd, hd,
-                                           vc + size_t(h) * kv.head_bytes());
-            }
-        }
+        // Rotate q and k and store k and v in the cache, token by token (a prompt's tokens
+        // split over the pool).
+        pool.run(
+            [&](int ith, int nth) {
+                int64_t t0, t1;
+                ThreadPool::split(T, ith, nth, t0, t1);
+                for (int64_t t = t0; t < t1; ++t) {
+                    const float* cs = s.rope_cs.data() + t * n_rot;
+                    kernels::rope(s.q.data() + t * Q, hp.n_head, hd, n_rot, hp.rope_neox, cs);
+                    kernels::rope(s.k.data() + t * KV, hp.n_head_kv, hd, n_rot, hp.rope_neox, cs);
+                    uint8_t* kc = kv.k(l, b.cells[size_t(t)]);
+                    uint8_t* vc = kv.v(l, b.cells[size_t(t)]);
+                    for (int32_t h = 0; h < hp.n_head_kv; ++h) {
+                        kernels::store_kv_row(kv.type(), s.k.data() + t * KV + h * hd, hd,
+                                              kc + size_t(h) * kv.head_bytes());
+                        kernels::store_kv_row(kv.type(), s.v.data() + t * KV + h * hd, hd,
+                                              vc + size_t(h) * kv.head_bytes());
+                    }
+                }
+            },
+            T * (Q + 2 * KV) * 4);
         laps.lap(Stage::Rope);
         // Jobs are sorted longest first; threads take the next one from a shared counter.
         std::atomic<size_t> next{0};

@@ -22,6 +22,9 @@ struct ForwardBatch {
 // Work buffers reused across calls (grown on demand; owned by the caller's context).
 struct ForwardScratch {
     std::vector<float> x, h, q, k, v, att, o, g, u, out_x, scores;
+    // [n_tokens, n_rot]: kernels::rope_cos_sin of each token's position, filled once per
+    // forward call and used by every layer.
+    std::vector<float> rope_cs;
     // Attention jobs of the current batch (rebuilt per forward call, reused by every layer).
     struct AttnJob {
         kernels::AttentionRows rows;

@@ -94,15 +94,12 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t 
         float* yr = y + r * n;
         double ss = 0;
         for (int64_t i = 0; i < n; ++i) ss += double(xr[i] * xr[i]);
-        // The mean is rounded to float before eps is added, as the reference engine does.
-        const float mean = float(ss / double(n));
-        const float scale = 1.0f / std::sqrt(mean + eps);
+        const float scale = rms_norm_scale(ss, n, eps);
         for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] * scale * weight[i];
     }
 }
 
-void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base, bool neox,
-          const float* freq_factors) {
+void rope_cos_sin(float pos, int n_rot, float base, const float* freq_factors, float* cs) {
     // theta_i = pos * base^(-2i/n_rot) / ff_i, with the power built by repeated
     // multiplication in float, as the reference engine does (it matters in the last ulp).
     const float theta_scale = std::pow(base, -2.0f / float(n_rot));
@@ -110,9 +107,17 @@ void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base,
     float theta = pos;
     for (int i = 0; i < half; ++i, theta *= theta_scale) {
         const float t = freq_factors ? theta / freq_factors[i] : theta;
-        const float c = std::cos(t), s = std::sin(t);
-        for (int h = 0; h < n_heads; ++h) {
-            float* xh = x + h * head_dim;
+        cs[i] = std::cos(t);
+        cs[half + i] = std::sin(t);
+    }
+}
+
+void rope(float* x, int n_heads, int head_dim, int n_rot, bool neox, const float* cs) {
+    const int half = n_rot / 2;
+    for (int h = 0; h < n_heads; ++h) {
+        float* xh = x + h * head_dim;
+        for (int i = 0; i < half; ++i) {
+            const float c = cs[i], s = cs[half + i];
             const int i0 = neox ? i : 2 * i;
             const int i1 = neox ? i + half : 2 * i + 1;
             const float a = xh[i0], b = xh[i1];

@@ -1,6 +1,7 @@
 // The scalar reference kernels: written for clarity; the definition of correct. The
 // optimized variants behind the dispatch table (kernels/dispatch.h) are tested against these.
 #pragma once
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -13,8 +14,15 @@ namespace ponder::kernels::ref {
 // Same contracts as the entry points of the same name in kernels/kernels.h.
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows, float eps);
-void rope(float* x, int n_heads, int head_dim, int n_rot, float pos, float base, bool neox,
-          const float* freq_factors);
+// RMSNorm's scale for a row of n elements whose squares (each rounded to float) sum to sum_sq:
+// the mean is rounded to float before eps is added, as the reference engine does. Every level
+// computes its scale here.
+inline float rms_norm_scale(double sum_sq, int64_t n, float eps) {
+    const float mean = float(sum_sq / double(n));
+    return 1.0f / std::sqrt(mean + eps);
+}
+void rope_cos_sin(float pos, int n_rot, float base, const float* freq_factors, float* cs);
+void rope(float* x, int n_heads, int head_dim, int n_rot, bool neox, const float* cs);
 void swiglu(const float* g, const float* u, float* a, int64_t n);
 void attention(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells, int head_dim,
                float scale, float* scratch);
