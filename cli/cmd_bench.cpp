@@ -51,6 +51,7 @@ void print_json(const BenchResult& r) {
     j["bytes_per_token"] = r.bytes_per_token;
     j["tg_bound_tokens_per_s"] = r.tg_bound_tokens_per_s;
     j["tg_bandwidth_pct"] = r.tg_bandwidth_pct;
+    j["llc_bytes"] = r.llc_bytes;
     if (r.params.profile) {
         // Seconds per token by forward stage; "other" is the rest of the timed runs.
         auto prof = [](const std::array<double, profile::kStages>& st, double token_s) {
@@ -97,6 +98,15 @@ void print_table(const BenchResult& r) {
                     double(r.kv_bytes_per_token) / 1e6);
         std::printf("tg bound               %.1f t/s; tg reaches %.1f%% of it\n",
                     r.tg_bound_tokens_per_s, r.tg_bandwidth_pct);
+        // The bandwidth test reads a buffer larger than the cache; a model that largely fits
+        // in it is read partly from the cache, faster than from memory.
+        if (r.llc_bytes > 0 && r.bytes_per_token > 0 &&
+            double(r.llc_bytes) >= 0.25 * double(r.bytes_per_token))
+            std::printf(
+                "note                   the last-level cache (%.0f MiB) is %.0f%% of the bytes per "
+                "token: tg can exceed the memory bound\n",
+                double(r.llc_bytes) / double(1 << 20),
+                100.0 * double(r.llc_bytes) / double(r.bytes_per_token));
     }
 }
 

@@ -59,6 +59,7 @@ nlohmann::json system_json() {
     const char* env = std::getenv("PONDER_ISA");
     j["ponder_isa_env"] = env ? json(env) : json(nullptr);
     j["threads"] = int(std::max(1u, std::thread::hardware_concurrency()));
+    j["llc_bytes"] = f.llc_bytes;
     return j;
 }
 
@@ -78,6 +79,8 @@ void print_system() {
         active += " (PONDER_ISA=" + j["ponder_isa_env"].get<std::string>() + ")";
     line("active level", active);
     line("threads", std::to_string(j["threads"].get<int>()) + " (the default for -t)");
+    const uint64_t llc = j["llc_bytes"].get<uint64_t>();
+    line("last-level cache", llc ? std::to_string(llc >> 20) + " MiB" : "-");
 }
 
 std::string human_bytes(uint64_t b) {

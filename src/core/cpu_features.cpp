@@ -1,7 +1,10 @@
 #include "core/cpu_features.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -83,12 +86,38 @@ void detect(CpuFeatures& f) {
 void detect(CpuFeatures&) {}
 #endif
 
+// The largest cache of CPU 0 that holds data, from sysfs ("size" as "266240K", "2M", ...).
+uint64_t detect_llc_bytes() {
+    uint64_t best = 0;
+    int best_level = 0;
+    for (int i = 0; i < 16; ++i) {
+        const std::string dir =
+            "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+        std::ifstream type_in(dir + "type"), level_in(dir + "level"), size_in(dir + "size");
+        std::string type, size;
+        int level = 0;
+        if (!(type_in >> type) || !(level_in >> level) || !(size_in >> size)) break;
+        if (type == "Instruction" || size.empty()) continue;
+        uint64_t bytes = std::strtoull(size.c_str(), nullptr, 10);
+        const char unit = size.back();
+        if (unit == 'K') bytes <<= 10;
+        if (unit == 'M') bytes <<= 20;
+        if (unit == 'G') bytes <<= 30;
+        if (level > best_level || (level == best_level && bytes > best)) {
+            best_level = level;
+            best = bytes;
+        }
+    }
+    return best;
+}
+
 }  // namespace
 
 const CpuFeatures& cpu_features() {
     static const CpuFeatures f = [] {
         CpuFeatures r;
         detect(r);
+        r.llc_bytes = detect_llc_bytes();
         return r;
     }();
     return f;

@@ -1,5 +1,6 @@
 // What the CPU we run on can do, detected once (CPUID on x86-64, hwcaps on aarch64).
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace ponder {
@@ -13,6 +14,9 @@ struct CpuFeatures {
     bool avx512vnni = false, avx512bf16 = false;
     // aarch64: Advanced SIMD, its dot product (SDOT/UDOT) and half-precision arithmetic.
     bool neon = false, dotprod = false, fp16 = false;
+    // Size of the largest (last-level) data or unified cache CPU 0 reports, in bytes; 0 when the
+    // system does not say (Linux: /sys/devices/system/cpu/cpu0/cache).
+    uint64_t llc_bytes = 0;
 };
 
 // Detected on first use; thread-safe.

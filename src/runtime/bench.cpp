@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "model/model.h"
@@ -253,6 +254,7 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
     const double kv_row = double(row_size(ctx.kv().type(), hp.kv_dim()));  // one K or V row
     r.kv_bytes_per_token = uint64_t(mean_ctx * double(hp.n_layer) * 2.0 * kv_row);
     r.bytes_per_token = r.weight_bytes + r.kv_bytes_per_token;
+    r.llc_bytes = cpu_features().llc_bytes;
     if (p.bandwidth_bytes > 0) {
         say("memory bandwidth");
         const double bw = measure_read_bandwidth(ctx.pool(), p.bandwidth_bytes, p.bandwidth_runs);

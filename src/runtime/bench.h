@@ -52,6 +52,9 @@ struct BenchResult {
     uint64_t bytes_per_token = 0;
     double tg_bound_tokens_per_s = 0;  // bandwidth / bytes_per_token
     double tg_bandwidth_pct = 0;       // tg median as a percentage of that bound
+    // The CPU's last-level cache (cpu_features().llc_bytes; 0: unknown). Where it holds a good
+    // part of the bytes read per token, generation can beat the memory bound.
+    uint64_t llc_bytes = 0;
     // With params.profile: seconds per token in each forward stage over the timed runs, and
     // the time per token of those runs in all (the rest: sampling, scheduling, the bench loop).
     std::array<double, profile::kStages> pp_stage_s{}, tg_stage_s{};

@@ -78,6 +78,13 @@ TEST(CliInfoSystem, JsonAgreesWithTheLibrary) {
     EXPECT_EQ(j["active_isa"], j["best_isa"]);
     EXPECT_TRUE(j["ponder_isa_env"].is_null());
     EXPECT_EQ(j["threads"], int(std::max(1u, std::thread::hardware_concurrency())));
+    // The last-level cache: what the library read from sysfs, and at least an L1's worth where
+    // Linux describes CPU 0's caches (where it does not, 0).
+    EXPECT_EQ(j["llc_bytes"].get<uint64_t>(), f.llc_bytes);
+    if (fs::exists("/sys/devices/system/cpu/cpu0/cache/index0/size"))
+        EXPECT_GE(f.llc_bytes, uint64_t(16) << 10);
+    else
+        EXPECT_EQ(f.llc_bytes, 0u);
 }
 
 TEST(CliInfoSystem, TextNamesTheLevels) {
