@@ -27,9 +27,23 @@
 using namespace ponder;
 using namespace ponder::kernels;
 
+// A positive integer argument, or a usage message and exit.
+int positive_arg(const char* s, const char* what) {
+    char* end = nullptr;
+    const long v = std::strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < 1 || v > (1 << 24)) {
+        std::fprintf(stderr,
+                     "bench_attention: %s must be a positive integer, not '%s'\n"
+                     "usage: bench_attention [n_cells = 4096] [reps = 20]\n",
+                     what, s);
+        std::exit(2);
+    }
+    return int(v);
+}
+
 int main(int argc, char** argv) {
-    const int32_t n = argc > 1 ? std::atoi(argv[1]) : 4096;
-    const int reps = argc > 2 ? std::atoi(argv[2]) : 20;
+    const int32_t n = argc > 1 ? positive_arg(argv[1], "n_cells") : 4096;
+    const int reps = argc > 2 ? positive_arg(argv[2], "reps") : 20;
     const int hd = 64, rows = 7;
     std::mt19937 rng(1);
     std::normal_distribution<float> nd(0.0f, 1.0f);
