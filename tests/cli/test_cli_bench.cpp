@@ -95,6 +95,37 @@ TEST(CliBench, ContextDepthAddsKvBytesAndTableOutput) {
         EXPECT_NE(out.find(s), std::string::npos) << s << "\n" << out;
 }
 
+// --profile: every stage of the forward pass timed in the timed runs of pp and tg, the stages
+// inside the runs' time per token, and the matrices taking time (a stage never reached would
+// stay at zero); the table names the stages.
+TEST(CliBench, ProfileTimesEveryStage) {
+    const std::string m = test::model_path("tiny-llama-Q4_0.gguf");
+    const auto j = bench_json(m, "--bandwidth-mib 0 --profile");
+    for (const char* test : {"pp_profile_s_per_token", "tg_profile_s_per_token"}) {
+        SCOPED_TRACE(test);
+        ASSERT_TRUE(j.contains(test));
+        const auto& p = j[test];
+        double sum = 0;
+        for (const char* k : {"embed", "rms_norm", "qkv", "rope+kv_store", "attention", "attn_out",
+                              "gate+up", "swiglu", "down", "residual", "logits"}) {
+            ASSERT_TRUE(p.contains(k)) << k;
+            EXPECT_GE(p[k].get<double>(), 0.0) << k;
+            sum += p[k].get<double>();
+        }
+        const double total = p["total"];
+        EXPECT_GT(p["gate+up"].get<double>(), 0.0);
+        EXPECT_GT(p["logits"].get<double>(), 0.0);
+        EXPECT_LE(sum, total * 1.001);
+        EXPECT_NEAR(p["other"].get<double>(), total - sum, total * 1e-6);
+    }
+    EXPECT_FALSE(bench_json(m, "--bandwidth-mib 0").contains("pp_profile_s_per_token"));
+    const auto [out, rc] = run_cmd(test::cli_path() + " bench -m " + m +
+                                   " -p 8 -n 4 -r 1 -t 1 --bandwidth-mib 0 --profile 2>/dev/null");
+    EXPECT_EQ(rc, 0);
+    for (const char* s : {"profile", "pp8 ms/t", "tg4 ms/t", "gate+up", "attention", "other"})
+        EXPECT_NE(out.find(s), std::string::npos) << s << "\n" << out;
+}
+
 TEST(CliBench, BadArgumentsFailCleanly) {
     const std::string base = test::cli_path() + " bench -m ";
     EXPECT_NE(run_cmd(base + test::model_path("stories260K.gguf") + " -r 0 2>&1").second, 0);
