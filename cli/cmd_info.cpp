@@ -38,6 +38,7 @@ std::vector<std::pair<std::string, bool>> feature_list(const CpuFeatures& f) {
             {"avx512dq", f.avx512dq},
             {"avx512vnni", f.avx512vnni},
             {"avx512bf16", f.avx512bf16},
+            {"avxvnni", f.avxvnni},
             {"neon", f.neon},
             {"dotprod", f.dotprod},
             {"fp16", f.fp16}};

@@ -57,6 +57,7 @@ void detect(CpuFeatures& f) {
         f.avx512vnni = f.avx512f && ((c >> 11) & 1);
         __cpuid_count(7, 1, a, b, c, d);
         f.avx512bf16 = f.avx512f && ((a >> 5) & 1);
+        f.avxvnni = f.avx2 && ((a >> 4) & 1);
     }
     __get_cpuid(0x80000000, &a, &b, &c, &d);
     if (a >= 0x80000004) {

@@ -12,6 +12,8 @@ struct CpuFeatures {
     bool sse42 = false, avx = false, avx2 = false, fma = false, f16c = false, bmi2 = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
     bool avx512vnni = false, avx512bf16 = false;
+    // AVX-VNNI: `vpdpbusd` on 256-bit registers without AVX-512 (Intel since Alder Lake).
+    bool avxvnni = false;
     // aarch64: Advanced SIMD, its dot product (SDOT/UDOT) and half-precision arithmetic.
     bool neon = false, dotprod = false, fp16 = false;
     // Size of the largest (last-level) data or unified cache CPU 0 reports, in bytes; 0 when the

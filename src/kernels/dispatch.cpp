@@ -36,6 +36,7 @@ struct Tables {
 #if defined(__x86_64__)
         avx2.isa = Isa::Avx2;
         register_gemm_q8_avx2(avx2);
+        if (cpu_features().avxvnni) register_gemm_q8_avxvnni(avx2);
         register_gemm_kquants_avx2(avx2);
         register_ops_avx2(avx2);
         avx512 = avx2;

@@ -111,6 +111,9 @@ const KernelTable& active_kernels();
 #if defined(__x86_64__)
 void register_gemm_q8_avx2(
     KernelTable& t);  // x86/gemm_q8_avx2.cpp: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1
+// x86/gemm_q8_avxvnni.cpp: the AVX2 level's Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 kernels with AVX-VNNI,
+// registered into that level's table on CPUs that have it.
+void register_gemm_q8_avxvnni(KernelTable& t);
 void register_gemm_q8_avx512(KernelTable& t);  // x86/gemm_q8_avx512.cpp
 void register_gemm_kquants_avx2(
     KernelTable& t);  // x86/gemm_kquants_avx2.cpp: Q4_K Q5_K Q6_K (Q2_K Q3_K)

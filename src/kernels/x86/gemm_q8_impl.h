@@ -1,8 +1,10 @@
 // Matmul kernels for F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 with 256-bit vectors, written
-// once and compiled twice: by gemm_q8_avx2.cpp (AVX2 + FMA + F16C) and by gemm_q8_avx512.cpp
-// (adds AVX-512 VL + VNNI: `vpdpbusd` on 256-bit registers). Include this header from those
-// two files only, after defining PONDER_GEMM_VNNI to 0 or 1. Everything here has internal
-// linkage (anonymous namespace), so each ISA file keeps its own copy.
+// once and compiled three times: by gemm_q8_avx2.cpp (AVX2 + FMA + F16C), gemm_q8_avxvnni.cpp
+// (adds AVX-VNNI: `vpdpbusd` on 256-bit registers, VEX-encoded) and gemm_q8_avx512.cpp (adds
+// AVX-512 VL + VNNI: the same instruction, EVEX-encoded). Include this header from those files
+// only, after defining PONDER_GEMM_VNNI to 0 (none), 1 (AVX-512 VNNI) or 2 (AVX-VNNI).
+// Everything here has internal linkage (anonymous namespace), so each ISA file keeps its own
+// copy.
 //
 // Numerics (docs/DESIGN.md, "Numerics"; kernels/ref/dot_ref.cpp is the statement):
 // - quantize_*: bit-identical to quantize_acts (scale 127/max, round half to even through
@@ -225,7 +227,9 @@ void gemm_float(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, i
 // Integer dot products of 32 unsigned weight bytes u with 32 signed activation bytes x, summed
 // into 8 int32 lanes of 4 consecutive elements, added to `acc`. u must be < 128 without VNNI.
 inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i x) {
-#if PONDER_GEMM_VNNI
+#if PONDER_GEMM_VNNI == 2
+    return _mm256_dpbusd_avx_epi32(acc, u, x);
+#elif PONDER_GEMM_VNNI
     return _mm256_dpbusd_epi32(acc, u, x);
 #else
     const __m256i p16 = _mm256_maddubs_epi16(u, x);
@@ -583,6 +587,19 @@ void gemm_q4_0x8(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, 
             q4_0x8_tile<1>(g, acts + size_t(t) * arb, arb, negsum.data() + t * nb, nb,
                            y + t * ldy + r, ldy);
     }
+}
+
+// The kernels of the 16-register levels (AVX2, and AVX2 + AVX-VNNI) with their tile sizes.
+inline void register_gemm_256(KernelTable& t) {
+    t.gemm_for(DType::F32) = {DType::F32, copy_f32, gemm_float<LoadF32, 4, 3>};
+    t.gemm_for(DType::F16) = {DType::F32, round_f16, gemm_float<LoadF16, 4, 3>};
+    t.gemm_for(DType::BF16) = {DType::F32, round_bf16, gemm_float<LoadBF16, 4, 3>};
+    t.gemm_for(DType::Q8_0) = {DType::Q8_0, quantize_q8_0, gemm_lanes<FmtQ8_0, 2, 2, 4>};
+    t.gemm_for(DType::Q4_0) = {DType::Q8_0, quantize_q8_0, gemm_rows<FmtQ4_0, 3>};
+    t.gemm_q4_0x8 = {DType::Q8_0, quantize_q8_0, gemm_q4_0x8<3>};
+    t.gemm_for(DType::Q4_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ4_1, 2, 2, 4>};
+    t.gemm_for(DType::Q5_0) = {DType::Q8_0, quantize_q8_0, gemm_lanes<FmtQ5_0, 2, 2, 4>};
+    t.gemm_for(DType::Q5_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ5_1, 2, 2, 4>};
 }
 
 }  // namespace
