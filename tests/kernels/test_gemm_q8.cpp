@@ -23,12 +23,14 @@
 #include <random>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/fp16.h"
 #include "core/quant.h"
 #include "core/quant_blocks.h"
 #include "core/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernels/repack.h"
 #include "kernels/ref/dot_ref.h"
 #include "kernels/ref/kernels_ref.h"
 
@@ -232,6 +234,49 @@ TEST(GemmQ8, QuantizedKernelsEqualDotRow) {
         }
     }
 }
+
+#if defined(__x86_64__)
+// On a CPU with AVX-VNNI the AVX2 level runs gemm_q8_avxvnni.cpp's kernels, so the tests above
+// see those; here the AVX2 file's own (vpmaddubsw) kernels run beside them on the same inputs and
+// must give the same bits (exact integer sums either way), Q4_0x8 layout included.
+TEST(GemmQ8, AvxVnniKernelsEqualAvx2Bits) {
+    if (!cpu_features().avxvnni) GTEST_SKIP() << "this CPU has no AVX-VNNI";
+    KernelTable plain, vnni;
+    register_gemm_q8_avx2(plain);
+    register_gemm_q8_avxvnni(vnni);
+    uint32_t seed = 500;
+    for (int layout = 0; layout < 2; ++layout)
+        for (DType t : kQuantTypes) {
+            if (layout == 1 && t != DType::Q4_0) continue;
+            const GemmKernel& a = layout ? plain.gemm_q4_0x8 : plain.gemm_for(t);
+            const GemmKernel& b = layout ? vnni.gemm_q4_0x8 : vnni.gemm_for(t);
+            for (int64_t nt : {1, 2, 3, 4, 7, 16}) {
+                SCOPED_TRACE(std::string(dtype_name(t)) + (layout ? "x8" : "") +
+                             " tokens=" + std::to_string(nt));
+                const int64_t rows = 48, cols = 5 * kQK;
+                auto tm = make_matrix(t, rows, cols, seed++);
+                std::vector<uint8_t> packed(tm.bytes.size());
+                const uint8_t* w = tm.m.data;
+                if (layout) {
+                    repack_q4_0x8(tm.m.data, tm.m.row_bytes, rows, cols, packed.data());
+                    w = packed.data();
+                }
+                const auto x = make_acts(nt, cols, seed++);
+                const size_t arb = row_size(a.act_type, cols);
+                std::vector<uint8_t> acts(arb * size_t(nt)), acts_b(acts.size());
+                for (int64_t i = 0; i < nt; ++i) {
+                    a.quantize(x.data() + i * cols, cols, acts.data() + i * arb);
+                    b.quantize(x.data() + i * cols, cols, acts_b.data() + i * arb);
+                }
+                ASSERT_EQ(acts, acts_b);
+                std::vector<float> ya(size_t(rows * nt)), yb(ya.size());
+                a.gemm(w, tm.m.row_bytes, acts.data(), arb, cols, nt, 0, rows, ya.data(), rows);
+                b.gemm(w, tm.m.row_bytes, acts.data(), arb, cols, nt, 0, rows, yb.data(), rows);
+                EXPECT_EQ(0, std::memcmp(ya.data(), yb.data(), ya.size() * sizeof(float)));
+            }
+        }
+}
+#endif
 
 TEST(GemmQ8, FloatKernelsWithinBound) {
     for (Isa isa : isas()) {
