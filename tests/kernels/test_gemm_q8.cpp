@@ -6,10 +6,11 @@
 //   round trip of core/fp16.h (F16 / BF16 weights).
 // - Quantized types: bit-identical to dot_row where the kernel keeps the reference's order
 //   (integer block sums, the same float FMAs in the same order): Q4_0, Q4_1 and Q5_1 always,
-//   Q8_0 and Q5_0 at one token and on AVX2. There any difference is a bug, not rounding.
-//   AVX-512 prompts (n_tokens > 1) of Q8_0 / Q5_0 sum each block's integers whole and make one
-//   FMA per block instead of one per 8 lanes: with d_b the combined scale and S_b the block's
-//   integer sum (exact in both), the reference errs by at most (nb + 3) u sum_b |d_b| sum|w q|
+//   Q8_0 at one token and on AVX2, Q5_0 at one token. There any difference is a bug, not
+//   rounding. Prompts (n_tokens > 1) of Q5_0 (AVX2 and AVX-512) and Q8_0 (AVX-512) sum each
+//   block's integers whole and make one FMA per block instead of one per 8 lanes: with d_b the
+//   combined scale and S_b the block's integer sum (exact in both), the reference errs by at
+//   most (nb + 3) u sum_b |d_b| sum|w q|
 //   and the kernel by nb u sum_b |d_b S_b|, so |y - dot_row| <= (2 nb + 8) * 2^-23 *
 //   sum_e |w_e| |xq_e| (w dequantized, xq the dequantized activation quants; factor 2 spare).
 // - F32 / F16 / BF16: the reference sums in double, the kernels in float over 8 (or 16) lanes
@@ -140,8 +141,9 @@ TEST(GemmQ8, QuantizeIsBitIdentical) {
 
 // Whether the kernel of `isa` must give dot_row's bits for type t at n_tokens (see the top).
 bool exact_order(Isa isa, DType t, int64_t n_tokens) {
-    if (isa != Isa::Avx512 || n_tokens == 1) return true;
-    return t != DType::Q8_0 && t != DType::Q5_0;
+    if (isa == Isa::Scalar || n_tokens == 1) return true;
+    if (t == DType::Q5_0) return false;  // rows-in-lanes prompts on AVX2 and AVX-512
+    return isa != Isa::Avx512 || t != DType::Q8_0;
 }
 
 // The kernel of `isa` on rows [r0, r1) of w against the reference.

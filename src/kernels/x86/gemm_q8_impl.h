@@ -589,6 +589,17 @@ void gemm_q4_0x8(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, 
     }
 }
 
+// Q5_0 on the 16-register levels: prompts in the rows-in-lanes order (gemm_rows, 2-4x the
+// lane order's speed there; not the reference's bits, see gemm_rows_or_lanes), single tokens in
+// the lane order.
+void gemm_q5_0_256(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
+                   int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    if (n_tokens == 1)
+        gemm_lanes<FmtQ5_0, 2, 2, 4>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
+    else
+        gemm_rows<FmtQ5_0, 3>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
+}
+
 // The kernels of the 16-register levels (AVX2, and AVX2 + AVX-VNNI) with their tile sizes.
 inline void register_gemm_256(KernelTable& t) {
     t.gemm_for(DType::F32) = {DType::F32, copy_f32, gemm_float<LoadF32, 4, 3>};
@@ -598,7 +609,7 @@ inline void register_gemm_256(KernelTable& t) {
     t.gemm_for(DType::Q4_0) = {DType::Q8_0, quantize_q8_0, gemm_rows<FmtQ4_0, 3>};
     t.gemm_q4_0x8 = {DType::Q8_0, quantize_q8_0, gemm_q4_0x8<3>};
     t.gemm_for(DType::Q4_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ4_1, 2, 2, 4>};
-    t.gemm_for(DType::Q5_0) = {DType::Q8_0, quantize_q8_0, gemm_lanes<FmtQ5_0, 2, 2, 4>};
+    t.gemm_for(DType::Q5_0) = {DType::Q8_0, quantize_q8_0, gemm_q5_0_256};
     t.gemm_for(DType::Q5_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ5_1, 2, 2, 4>};
 }
 
