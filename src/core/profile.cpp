@@ -9,33 +9,11 @@ std::array<std::atomic<int64_t>, kStages> g_ns{};
 }  // namespace
 
 std::string_view stage_name(Stage s) {
-    switch (s) {
-        case Stage::Embed:
-            return "embed";
-        case Stage::Norm:
-            return "rms_norm";
-        case Stage::Qkv:
-            return "qkv";
-        case Stage::Rope:
-            return "rope+kv_store";
-        case Stage::Attention:
-            return "attention";
-        case Stage::AttnOut:
-            return "attn_out";
-        case Stage::GateUp:
-            return "gate+up";
-        case Stage::Swiglu:
-            return "swiglu";
-        case Stage::Down:
-            return "down";
-        case Stage::Residual:
-            return "residual";
-        case Stage::Logits:
-            return "logits";
-        case Stage::Count:
-            break;
-    }
-    return "?";
+    // In the order of Stage.
+    static constexpr std::string_view kNames[kStages] = {
+        "embed",   "rms_norm", "qkv",  "rope+kv_store", "attention", "attn_out",
+        "gate+up", "swiglu",   "down", "residual",      "logits"};
+    return size_t(s) < kStages ? kNames[size_t(s)] : "?";
 }
 
 void set_enabled(bool on) {

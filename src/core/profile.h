@@ -11,7 +11,7 @@
 namespace ponder::profile {
 
 enum class Stage {
-    Embed,      // token embedding lookups
+    Embed,      // token embedding lookups and the batch's setup (rope angles, attention jobs)
     Norm,       // RMSNorm (attention, MLP, q/k and output norms)
     Qkv,        // q/k/v projections and their biases
     Rope,       // rotary embedding and storing K/V rows into the cache

@@ -17,20 +17,20 @@
 namespace ponder::kernels {
 namespace {
 
+// The first min(n, 16) lanes (attention_avx512.h's lanes16, for 64-bit counts).
+inline __mmask16 first_lanes(int64_t n) {
+    return lanes16(int(std::min<int64_t>(n, 16)));
+}
+
 void swiglu_avx512(const float* g, const float* u, float* a, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(a + i, swiglu16(_mm512_loadu_ps(g + i), _mm512_loadu_ps(u + i)));
     if (i < n) {
-        const __mmask16 m = __mmask16((1u << (n - i)) - 1u);
+        const __mmask16 m = first_lanes(n - i);
         _mm512_mask_storeu_ps(
             a + i, m, swiglu16(_mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, u + i)));
     }
-}
-
-// The first min(n, 16) lanes.
-inline __mmask16 first_lanes(int64_t n) {
-    return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
 }
 
 // The reference's sum of x^2 in double (each product rounded to float first, then widened),
