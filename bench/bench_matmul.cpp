@@ -3,13 +3,16 @@
 // GOP/s (2 ops per multiply-add) at many tokens (prompts are compute-bound).
 //
 // Usage: bench_matmul [--types Q8_0,Q4_0,...] [--shapes q,kv,up,down,output] [--tokens 1,512]
-//                     [--isa scalar,avx2,avx512] [--threads 1,2] [--reps N] [--all]
+//                     [--isa scalar,avx2,avx512] [--threads 1,2] [--reps N] [--all] [--cold]
 // Defaults: every type, the shapes q / kv / up / down / output, T = 1 and 512, every level
 // this CPU runs, 1 and 2 threads, N = 7 (T = 1) or 3 (T > 1) timed calls after one warm-up.
 // Q4_0, Q8_0 and Q5_0 are measured twice where the level has a kernel for it: row-major, and
 // repacked into the layout models use at load (the "Q4_0x8", "Q8_0x16" and "Q5_0x16" lines).
 // Without --all, the very slow combinations are skipped: the scalar level at T > 1 and the
 // output matrix (151,936 rows) at T > 1 (a prompt needs its logits for one token only).
+// --cold: each call reads the next of enough copies of the matrix to fill twice the last-level
+// cache, so every call streams its weights from memory as a model's decode does (without it a
+// matrix smaller than the cache is read from the cache after the warm-up).
 // Weights are random bytes with sane scales (speed does not depend on the values).
 #include <algorithm>
 #include <chrono>
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/fp16.h"
 #include "core/quant_blocks.h"
@@ -131,7 +135,7 @@ int main(int argc, char** argv) {
     std::vector<int64_t> tokens = {1, 512};
     std::vector<int> threads = {1, 2};
     int reps = 0;
-    bool all = false;
+    bool all = false, cold = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const std::string v = i + 1 < argc ? argv[i + 1] : "";
@@ -153,6 +157,8 @@ int main(int argc, char** argv) {
             reps = std::atoi(v.c_str()), ++i;
         } else if (a == "--all") {
             all = true;
+        } else if (a == "--cold") {
+            cold = true;
         } else {
             std::fprintf(stderr, "bench_matmul: unknown argument %s (see the file header)\n",
                          a.c_str());
@@ -191,6 +197,17 @@ int main(int argc, char** argv) {
                 wx8.data = packed.data();
                 wx8.layout = Layout::Q8_0x16;
             }
+            // --cold: copies of the row-major and the repacked matrix, used in turn.
+            const uint64_t llc = cpu_features().llc_bytes ? cpu_features().llc_bytes : 64u << 20;
+            const size_t copies = cold ? size_t(2 * llc / wbytes.size() + 1) : 1;
+            std::vector<std::vector<uint8_t>> wcopies(copies - 1, wbytes), pcopies;
+            if (!packed.empty()) pcopies.assign(copies - 1, packed);
+            auto copy_of = [&](const Matrix& m, size_t i) {
+                Matrix c = m;
+                if (i % copies != 0)
+                    c.data = (m.data == wbytes.data() ? wcopies : pcopies)[i % copies - 1].data();
+                return c;
+            };
             for (int64_t T : tokens) {
                 if (!all && T > 1 && s.rows > 100000) continue;
                 std::vector<float> x(size_t(T * s.cols)), y(size_t(T * s.rows));
@@ -204,12 +221,14 @@ int main(int argc, char** argv) {
                     for (int nth : threads) {
                         ThreadPool pool(nth);
                         auto measure = [&](const Matrix& m, const std::string& label) {
-                            matmul(m, x.data(), T, y.data(), pool);  // warm-up
+                            size_t call = 0;
+                            matmul(copy_of(m, call++), x.data(), T, y.data(), pool);  // warm-up
                             const int n = reps > 0 ? reps : (T == 1 ? 7 : 3);
                             std::vector<double> times, cpu;
                             for (int r = 0; r < n; ++r) {
+                                const Matrix mc = copy_of(m, call++);
                                 const double t0 = now_s(), c0 = cpu_s();
-                                matmul(m, x.data(), T, y.data(), pool);
+                                matmul(mc, x.data(), T, y.data(), pool);
                                 times.push_back(now_s() - t0);
                                 cpu.push_back(cpu_s() - c0);
                             }

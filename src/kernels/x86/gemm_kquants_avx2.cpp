@@ -280,7 +280,7 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
     for (int64_t b = 0; b < nb; ++b) {
         for (size_t k = 0; k < R * sizeof(B); k += 64)
             _mm_prefetch(reinterpret_cast<const char*>(pf + size_t(b) * R * sizeof(B) + k),
-                         _MM_HINT_T0);
+                         _MM_HINT_T1);
         const B* wb[R];
         RowState rs[R];
         for (int i = 0; i < R; ++i) {

@@ -162,10 +162,14 @@ inline void q4_0x16_tile(const uint8_t* g0, const uint8_t* g1, const uint8_t* ac
     auto ld256 = [](const uint8_t* p) {
         return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     };
+    // Each group is prefetched kAhead blocks ahead; near its end, in the next tile's group (the
+    // two groups are adjacent, so the same distance would land in g1's current blocks).
+    constexpr int64_t kAhead = kPrefetchL2Bytes / (2 * kQ4_0x8Bytes);
     for (int64_t b = 0; b < nb; ++b, g0 += kQ4_0x8Bytes, g1 += kQ4_0x8Bytes) {
+        const size_t ahead = size_t(b + kAhead < nb ? kAhead : nb + kAhead) * kQ4_0x8Bytes;
         for (int o = 0; o < 192; o += 64) {
-            _mm_prefetch(reinterpret_cast<const char*>(g0) + kPrefetchBytes + o, _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(g1) + kPrefetchBytes + o, _MM_HINT_T0);
+            prefetch_l2(g0 + ahead + o);
+            prefetch_l2(g1 + ahead + o);
         }
         const __m256i d16 = _mm256_inserti128_si256(
             _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g0))),
@@ -295,9 +299,10 @@ void gemm_q5_0x16(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb,
 // ---- Q8_0 repacked into 16-row groups (kernels/repack.h) ----------------------------------
 
 // Each thread reads its rows as one contiguous stream. The prompt tiles rely on the hardware
-// prefetcher (they are compute-bound); the one-token tile also prefetches kPrefetchBytes ahead:
-// more CPU time per call, but whole-model decode of the Q8_0 file was 1-4 % faster in wall
-// time (3 of 3 alternating `ponder bench -n 128` runs, 2026-12-02).
+// prefetcher (they are compute-bound); the one-token tile also prefetches kPrefetchL2Bytes ahead
+// into L2: more CPU time per call, but whole-model decode of the Q8_0 file was 1-4 % faster in
+// wall time with T0 prefetches 4 KiB ahead (3 of 3 alternating `ponder bench -n 128` runs), and
+// T1 8 KiB ahead another 5-7 % (gemm_q8_impl.h).
 
 // 16 rows x NT tokens of a Q8_0x16 matrix, rows in lanes: g points at the group's first block.
 // Register j holds elements 4j..4j+3 of the 16 rows (biased by 128), each token's 4-byte groups
@@ -342,8 +347,7 @@ inline void q8_0x16_lanes_tile(const uint8_t* g, const BlockQ8_0* x, const int32
     __m512 acc[8];
     for (int j = 0; j < 8; ++j) acc[j] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b, g += kQ8_0x16Bytes) {
-        for (int o = 0; o < int(kQ8_0x16Bytes); o += 64)
-            _mm_prefetch(reinterpret_cast<const char*>(g) + kPrefetchBytes + o, _MM_HINT_T0);
+        for (int o = 0; o < int(kQ8_0x16Bytes); o += 64) prefetch_l2(g + kPrefetchL2Bytes + o);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g)));
         const __m512 dwdx = _mm512_mul_ps(dw, _mm512_set1_ps(half_to_float(x[b].d)));
         for (int j = 0; j < 8; ++j) {
