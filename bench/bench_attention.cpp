@@ -3,7 +3,8 @@
 // head_dim 64) over n cached cells, F16 and Q8_0 caches. Prints the best of the repetitions
 // (the least disturbed by other processes) per call and per cell.
 // "warm": one head's cache (fits in L2), called repeatedly. "cold": the model's layout and
-// traffic, 24 layers of 2 KV heads per cell (head 0 read), one call per layer in turn, so K and
+// traffic, 24 layers of 2 KV heads, each head's cells contiguous (kv_cache.h; head 0 read), one
+// call per layer in turn, so K and
 // V come from memory as in a decode step at that depth; time per call, best of the reps of the
 // 24-call sweep.
 //
@@ -70,11 +71,11 @@ int main(int argc, char** argv) {
             job.n_vis[r] = n;
         }
         const KvHeadView kv{t, k.data(), v.data(), row};
-        // The cold layout: [layer][cell][2 heads], random values (the kernel's speed does not
+        // The cold layout: [layer][2 heads][cell], random values (the kernel's speed does not
         // depend on them), head 0 read.
         constexpr int kLayers = 24;
-        const size_t cold_row = 2 * row;
-        std::vector<uint8_t> kc(cold_row * size_t(n) * kLayers), vc(kc.size());
+        const size_t layer_bytes = 2 * row * size_t(n);
+        std::vector<uint8_t> kc(layer_bytes * kLayers), vc(kc.size());
         for (size_t i = 0; i < kc.size(); i += row) {
             std::memcpy(kc.data() + i, k.data() + (i / row % size_t(n)) * row, row);
             std::memcpy(vc.data() + i, v.data() + (i / row % size_t(n)) * row, row);
@@ -98,8 +99,8 @@ int main(int argc, char** argv) {
             for (int rep = 0; rep < std::max(1, reps / 4); ++rep) {
                 const auto t0 = std::chrono::steady_clock::now();
                 for (int l = 0; l < kLayers; ++l) {
-                    const size_t off = size_t(l) * size_t(n) * cold_row;
-                    const KvHeadView kvl{t, kc.data() + off, vc.data() + off, cold_row};
+                    const size_t off = size_t(l) * layer_bytes;
+                    const KvHeadView kvl{t, kc.data() + off, vc.data() + off, row};
                     fn(job, kvl, cells.data(), hd, 0.125f, scratch.data());
                 }
                 best = std::min(

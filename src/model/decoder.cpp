@@ -281,13 +281,12 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
                     const float* cs = s.rope_cs.data() + t * n_rot;
                     kernels::rope(s.q.data() + t * Q, hp.n_head, hd, n_rot, hp.rope_neox, cs);
                     kernels::rope(s.k.data() + t * KV, hp.n_head_kv, hd, n_rot, hp.rope_neox, cs);
-                    uint8_t* kc = kv.k(l, b.cells[size_t(t)]);
-                    uint8_t* vc = kv.v(l, b.cells[size_t(t)]);
+                    const int32_t c = b.cells[size_t(t)];
                     for (int32_t h = 0; h < hp.n_head_kv; ++h) {
                         kernels::store_kv_row(kv.type(), s.k.data() + t * KV + h * hd, hd,
-                                              kc + size_t(h) * kv.head_bytes());
+                                              kv.k(l, h, c));
                         kernels::store_kv_row(kv.type(), s.v.data() + t * KV + h * hd, hd,
-                                              vc + size_t(h) * kv.head_bytes());
+                                              kv.v(l, h, c));
                     }
                 }
             },

@@ -7,13 +7,17 @@
 namespace ponder {
 
 KvCache::KvCache(int32_t n_layer, int32_t n_cells, int32_t n_head_kv, int32_t head_dim, DType type)
-    : n_layer_(n_layer), n_cells_(n_cells), head_(0), row_(0), type_(type), seqs_(kMaxSeqs) {
+    : n_layer_(n_layer),
+      n_cells_(n_cells),
+      n_head_kv_(n_head_kv),
+      head_(0),
+      type_(type),
+      seqs_(kMaxSeqs) {
     kernels::check_kv_head_dim(type, head_dim);
     if (n_head_kv <= 0) fail("KV cache: n_head_kv must be positive, got ", n_head_kv);
     head_ = row_size(type, head_dim);
-    row_ = head_ * size_t(n_head_kv);
     if (n_cells <= 0) fail("KV cache size must be positive, got ", n_cells);
-    const size_t n = size_t(n_layer) * size_t(n_cells) * row_;
+    const size_t n = size_t(n_layer) * size_t(n_head_kv) * size_t(n_cells) * head_;
     k_.assign(n, 0);
     v_.assign(n, 0);
     seq_mask_.assign(size_t(n_cells), 0);

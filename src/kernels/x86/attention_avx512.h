@@ -17,7 +17,9 @@
 //    done by pass 3 just before it uses them.
 // 3. out += p * v in float, in cell order per element (as attention_impl.h): V rows converted 16
 //    cells at a time, up to 4 rows x 64 dims of outputs held in registers.
-// K and V rows are prefetched 32 cells ahead (a decode step reads them from memory).
+// No software prefetch: each (layer, head) of the cache is one contiguous array (kv_cache.h),
+// which the hardware prefetchers stream; prefetching 32 cells ahead made a cold decode call
+// 1.3-1.5x slower on the AMD EPYC kind (bench_attention, 2026-12-02).
 //
 // Numerics against the reference (tests/kernels/test_attention.cpp states the bound): the query
 // is rounded exactly as the reference rounds it and every product q * k is exact, but the scores
@@ -115,29 +117,11 @@ inline void block_cells(const int32_t* cells, int32_t j0, int32_t n, int32_t* id
     for (int c = 0; c < 16; ++c) idx[c] = cells[std::min(j0 + c, n - 1)];
 }
 
-// Prefetches the head rows (bytes each, from base) of the cells of block [j0, j0 + 16) into
-// L1: the cache reads about half of each cell's row (one head of two, or fewer), a pattern the
-// hardware prefetchers follow too late.
-inline void prefetch_block(const uint8_t* base, size_t row_bytes, size_t bytes,
-                           const int32_t* cells, int32_t j0, int32_t n) {
-    const int32_t j1 = std::min(j0 + 16, n);
-    for (int32_t j = j0; j < j1; ++j) {
-        const char* p = reinterpret_cast<const char*>(base + size_t(cells[j]) * row_bytes);
-        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-        _mm_prefetch(p + bytes - 1, _MM_HINT_T0);
-    }
-}
-
-// Cells ahead of the block being computed whose rows are prefetched.
-constexpr int32_t kPrefetchCells = 32;
-
 // sc[r * n + j] = scale * q_r . k_j for every row r and j < n_vis[r] (F16 keys, any hd);
 // row_max[r] = the largest of row r's scores.
 void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
                     int hd, float scale, float* sc, float* row_max) {
     const int R = job.n_rows;
-    const size_t head_bytes =
-        kv.type == DType::Q8_0 ? size_t(hd / kQK) * sizeof(BlockQ8_0) : size_t(hd) * 2;
     const int nch = (hd + 15) / 16;
     const int hdp = nch * 16;
     const __mmask16 tail = lanes16(hd - (nch - 1) * 16);
@@ -154,7 +138,6 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
     for (int r = 0; r < R; ++r) mx[r] = _mm512_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         block_cells(cells, j0, n, idx);
-        prefetch_block(kv.k, kv.row_bytes, head_bytes, cells, j0 + kPrefetchCells, n);
         // Converted keys, cell c at kb + c * hdp (zeros past hd).
         for (int c = 0; c < 16; ++c) {
             const auto* h = reinterpret_cast<const uint16_t*>(kv.k + size_t(idx[c]) * kv.row_bytes);
@@ -188,8 +171,6 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
 void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
                      int32_t n, int hd, float scale, float* sc, BlockQ8_0* qb, float* row_max) {
     const int R = job.n_rows;
-    const size_t head_bytes =
-        kv.type == DType::Q8_0 ? size_t(hd / kQK) * sizeof(BlockQ8_0) : size_t(hd) * 2;
     const int nb = hd / kQK;
     // Per row and block: 4 patterns (P_k: 128-bit lanes 0 and 2 hold the block's 4-byte group
     // k broadcast, lanes 1 and 3 group k + 4), 128 * sum(q), d_q.
@@ -219,7 +200,6 @@ void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32
     for (int r = 0; r < R; ++r) mx[r] = _mm512_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         block_cells(cells, j0, n, idx);
-        prefetch_block(kv.k, kv.row_bytes, head_bytes, cells, j0 + kPrefetchCells, n);
         for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
         for (int b = 0; b < nb; ++b) {
             // z[i] (i < 4): 256-bit halves cells i, i + 4; z[4 + i]: cells 8 + i, 12 + i.
@@ -350,8 +330,6 @@ void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int3
                       int head_dim, float scale, float* scratch) {
     const int R = job.n_rows;
     const int hd = head_dim;
-    const size_t head_bytes =
-        kv.type == DType::Q8_0 ? size_t(hd / kQK) * sizeof(BlockQ8_0) : size_t(hd) * 2;
     int32_t n = 0;
     for (int r = 0; r < R; ++r) n = std::max(n, job.n_vis[r]);
     // scratch: scores [R, n] | Q8_0 query blocks.
@@ -378,7 +356,6 @@ void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int3
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         const int g = std::min<int32_t>(16, n - j0);
         block_cells(cells, j0, n, idx);
-        prefetch_block(kv.v, kv.row_bytes, head_bytes, cells, j0 + kPrefetchCells, n);
         for (int c = 0; c < g; ++c) {
             const uint8_t* src = kv.v + size_t(idx[c]) * kv.row_bytes;
             float* dst = vb + c * hdp;
