@@ -47,6 +47,8 @@ void print_json(const BenchResult& r) {
     j["tg_samples"] = r.tg_samples;
     j["peak_rss_bytes"] = r.peak_rss_bytes;
     j["bandwidth_gbps"] = r.bandwidth_gbps;
+    j["bandwidth_min_gbps"] = r.bandwidth_min_gbps;
+    j["bandwidth_passes"] = r.bandwidth_passes;
     j["kv_bytes_per_token"] = r.kv_bytes_per_token;
     j["bytes_per_token"] = r.bytes_per_token;
     j["tg_bound_tokens_per_s"] = r.tg_bound_tokens_per_s;
@@ -91,8 +93,12 @@ void print_table(const BenchResult& r) {
         std::printf("%-22s %10.2f %10.2f %10.2f\n", name.c_str(), r.tg.median, r.tg.min, r.tg.max);
     }
     if (r.bandwidth_gbps > 0) {
-        std::printf("\nmemory read bandwidth  %.1f GB/s (%d threads)\n", r.bandwidth_gbps,
-                    r.n_threads);
+        // The best pass sets the bound; a wide range means the machine's bandwidth moved
+        // during the runs (other processes), and the percentage below is only indicative.
+        std::printf(
+            "\nmemory read bandwidth  %.1f GB/s (%d threads; best of %d passes%s, worst %.1f)\n",
+            r.bandwidth_gbps, r.n_threads, r.bandwidth_passes,
+            r.tg_samples.empty() ? "" : " between and after the tg runs", r.bandwidth_min_gbps);
         std::printf("bytes per token        %.1f MB (weights %.1f + KV %.1f)\n",
                     double(r.bytes_per_token) / 1e6, double(r.weight_bytes) / 1e6,
                     double(r.kv_bytes_per_token) / 1e6);

@@ -155,33 +155,38 @@ uint64_t peak_rss_bytes() {
     return 0;
 }
 
-double measure_read_bandwidth(ThreadPool& pool, int64_t bytes, int runs) {
+BandwidthProbe::BandwidthProbe(ThreadPool& pool, int64_t bytes)
+    : pool_(pool), n_words_(0), sums_(size_t(pool.size()), 0) {
     if (bytes < int64_t(1) << 20) fail("bench: bandwidth buffer must be at least 1 MiB");
-    const size_t n_words = size_t(bytes) / sizeof(uint64_t);
-    std::unique_ptr<uint64_t[]> buf(new uint64_t[n_words]);
+    n_words_ = size_t(bytes) / sizeof(uint64_t);
+    buf_.reset(new uint64_t[n_words_]);
     // Touch every page from the thread that will read it (first-touch NUMA placement).
-    pool.run([&](int ith, int nth) {
+    pool_.run([&](int ith, int nth) {
         int64_t b, e;
-        ThreadPool::split(int64_t(n_words), ith, nth, b, e);
-        for (int64_t i = b; i < e; ++i) buf[size_t(i)] = uint64_t(i) * 0x9e3779b97f4a7c15ull;
+        ThreadPool::split(int64_t(n_words_), ith, nth, b, e);
+        for (int64_t i = b; i < e; ++i) buf_[size_t(i)] = uint64_t(i) * 0x9e3779b97f4a7c15ull;
     });
-    std::vector<uint64_t> sums(size_t(pool.size()), 0);
-    double best = 0;
-    for (int r = 0; r < std::max(runs, 1); ++r) {
-        const auto t0 = Clock::now();
-        pool.run([&](int ith, int nth) {
-            int64_t b, e;
-            ThreadPool::split(int64_t(n_words), ith, nth, b, e);
-            sums[size_t(ith)] += sum_words(buf.get() + b, size_t(e - b));
-        });
-        const double s = seconds_since(t0);
-        best = std::max(best, double(n_words * sizeof(uint64_t)) / s);
-    }
-    // Keep the sums observable so the reads cannot be optimized away.
+}
+
+double BandwidthProbe::pass() {
+    const auto t0 = Clock::now();
+    pool_.run([&](int ith, int nth) {
+        int64_t b, e;
+        ThreadPool::split(int64_t(n_words_), ith, nth, b, e);
+        sums_[size_t(ith)] += sum_words(buf_.get() + b, size_t(e - b));
+    });
+    const double s = seconds_since(t0);
     uint64_t total = 0;
-    for (uint64_t s : sums) total += s;
+    for (uint64_t v : sums_) total += v;
     volatile uint64_t sink = total;
     (void)sink;
+    return double(n_words_ * sizeof(uint64_t)) / s;
+}
+
+double measure_read_bandwidth(ThreadPool& pool, int64_t bytes, int runs) {
+    BandwidthProbe probe(pool, bytes);
+    double best = 0;
+    for (int r = 0; r < std::max(runs, 1); ++r) best = std::max(best, probe.pass());
     return best;
 }
 
@@ -233,33 +238,51 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
         }
         prof.finish(r.pp_samples, p.n_prompt, r.pp_stage_s, r.pp_token_s);
     }
+    // The bandwidth passes, best and worst.
+    std::unique_ptr<BandwidthProbe> probe;
+    auto bandwidth_pass = [&] {
+        const double bw = probe->pass() / 1e9;
+        r.bandwidth_gbps = std::max(r.bandwidth_gbps, bw);
+        r.bandwidth_min_gbps = r.bandwidth_passes == 0 ? bw : std::min(r.bandwidth_min_gbps, bw);
+        ++r.bandwidth_passes;
+    };
+    auto start_probe = [&] {
+        r.peak_rss_bytes = peak_rss_bytes();
+        if (p.bandwidth_bytes > 0)
+            probe = std::make_unique<BandwidthProbe>(ctx.pool(), p.bandwidth_bytes);
+    };
     if (p.n_gen > 0) {
         say(p.ctx_depth > 0 ? "tg prompt (" + std::to_string(p.ctx_depth) + " tokens)"
                             : std::string("tg prompt"));
         const int32_t prompt = prepare_tg(ctx, ts, p.ctx_depth);
         say("tg warm-up");
         run_tg(ctx, ts, prompt, std::min(p.n_gen, 8));
-        ProfileWindow prof(p.profile);
+        start_probe();
+        ProfileWindow prof(p.profile);  // stage laps come from the forward pass only
         for (int32_t i = 0; i < p.reps; ++i) {
             say("tg " + std::to_string(i + 1) + "/" + std::to_string(p.reps));
             r.tg_samples.push_back(run_tg(ctx, ts, prompt, p.n_gen));
+            if (probe) {
+                say("memory bandwidth");
+                bandwidth_pass();
+            }
         }
         prof.finish(r.tg_samples, p.n_gen, r.tg_stage_s, r.tg_token_s);
+    } else {
+        start_probe();
     }
     r.pp = summarize(r.pp_samples);
     r.tg = summarize(r.tg_samples);
-    r.peak_rss_bytes = peak_rss_bytes();
 
     const double mean_ctx = std::max(p.ctx_depth, 1) + p.n_gen / 2.0;
     const double kv_row = double(row_size(ctx.kv().type(), hp.kv_dim()));  // one K or V row
     r.kv_bytes_per_token = uint64_t(mean_ctx * double(hp.n_layer) * 2.0 * kv_row);
     r.bytes_per_token = r.weight_bytes + r.kv_bytes_per_token;
     r.llc_bytes = cpu_features().llc_bytes;
-    if (p.bandwidth_bytes > 0) {
+    if (probe) {
         say("memory bandwidth");
-        const double bw = measure_read_bandwidth(ctx.pool(), p.bandwidth_bytes, p.bandwidth_runs);
-        r.bandwidth_gbps = bw / 1e9;
-        r.tg_bound_tokens_per_s = bw / double(r.bytes_per_token);
+        for (int i = 0; i < std::max(p.bandwidth_runs, 1); ++i) bandwidth_pass();
+        r.tg_bound_tokens_per_s = r.bandwidth_gbps * 1e9 / double(r.bytes_per_token);
         if (r.tg_bound_tokens_per_s > 0)
             r.tg_bandwidth_pct = 100.0 * r.tg.median / r.tg_bound_tokens_per_s;
     }

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,9 +22,9 @@ struct BenchParams {
     int32_t n_threads = 0;   // 0: all hardware threads
     int32_t ctx_depth = 0;   // tokens in the cache (an untimed prompt) before tg starts
     int64_t bandwidth_bytes = int64_t(1) << 30;  // buffer read by the bandwidth test (0: skip)
-    int32_t bandwidth_runs = 5;                  // the best run counts
-    uint64_t seed = 1234;                        // for the random token ids
-    DType kv_type = DType::F16;                  // KV cache storage (F16 or Q8_0)
+    int32_t bandwidth_runs = 5;  // passes after the runs (plus one after each tg run); best counts
+    uint64_t seed = 1234;        // for the random token ids
+    DType kv_type = DType::F16;  // KV cache storage (F16 or Q8_0)
     bool profile = false;  // time the forward pass's stages (core/profile.h) in the timed runs
 };
 
@@ -44,8 +45,14 @@ struct BenchResult {
     double load_s = 0;  // Model::load (mapping, validation, binding)
     Spread pp, tg;      // tokens/s
     std::vector<double> pp_samples, tg_samples;
-    uint64_t peak_rss_bytes = 0;  // VmHWM after the runs (before the bandwidth buffer)
-    double bandwidth_gbps = 0;    // best multi-threaded read, 1e9 bytes/s
+    // VmHWM before the bandwidth buffer is allocated (after the pp runs and the tg warm-up,
+    // which touched everything tg uses).
+    uint64_t peak_rss_bytes = 0;
+    // Multi-threaded read bandwidth, 1e9 bytes/s: the best and the worst pass. A pass follows
+    // each tg run (on a shared machine the bandwidth a process gets moves within seconds), then
+    // params.bandwidth_runs more.
+    double bandwidth_gbps = 0, bandwidth_min_gbps = 0;
+    int32_t bandwidth_passes = 0;
     // Bytes read per generated token: weights plus the KV cache at the mean tg context
     // (ctx_depth + n_gen / 2 tokens, every layer's K and V rows).
     uint64_t kv_bytes_per_token = 0;
@@ -70,9 +77,22 @@ using BenchProgress = std::function<void(std::string_view)>;
 BenchResult run_bench(const std::string& path, const BenchParams& params,
                       const BenchProgress& progress = {});
 
-// Best-of-`runs` read bandwidth (bytes/s) of `bytes` of memory summed by every thread of
-// `pool`, each thread streaming its own contiguous part. The buffer is allocated and touched
-// once before timing.
+// A buffer of `bytes` (at least 1 MiB; Error otherwise), touched by the threads of `pool` that
+// read it; pass() sums it with every thread, each streaming its own contiguous part, and
+// returns the read bandwidth in bytes/s.
+class BandwidthProbe {
+  public:
+    BandwidthProbe(ThreadPool& pool, int64_t bytes);
+    double pass();
+
+  private:
+    ThreadPool& pool_;
+    size_t n_words_;
+    std::unique_ptr<uint64_t[]> buf_;
+    std::vector<uint64_t> sums_;  // per thread, kept so the reads cannot be optimized away
+};
+
+// Best-of-`runs` BandwidthProbe passes (bytes/s).
 double measure_read_bandwidth(ThreadPool& pool, int64_t bytes, int runs);
 
 // Peak resident set size of this process (VmHWM from /proc/self/status; getrusage's

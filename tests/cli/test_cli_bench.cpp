@@ -67,6 +67,11 @@ TEST(CliBench, JsonHasEveryFieldAndTheyAreSane) {
     const double bw = j["bandwidth_gbps"];
     EXPECT_GT(bw, 0.1);  // any machine reads faster than 100 MB/s
     EXPECT_LT(bw, 1e4);  // and slower than 10 TB/s
+    // One pass after each of the 2 tg runs, then 5 more (BenchParams::bandwidth_runs).
+    EXPECT_EQ(j["bandwidth_passes"].get<int>(), 2 + 5);
+    const double bw_min = j["bandwidth_min_gbps"];
+    EXPECT_GT(bw_min, 0.1);
+    EXPECT_LE(bw_min, bw);
     // Weight bytes match the file's matrices: at most the file, more than half of it.
     auto f = GgufFile::open(test::model_path("tiny-llama-Q4_0.gguf"));
     const uint64_t wb = j["weight_bytes"];
@@ -87,11 +92,12 @@ TEST(CliBench, ContextDepthAddsKvBytesAndTableOutput) {
               shallow["kv_bytes_per_token"].get<uint64_t>());
     EXPECT_GT(deep["tg_tokens_per_s"].get<double>(), 0);
     EXPECT_EQ(shallow["bandwidth_gbps"].get<double>(), 0);  // skipped
+    EXPECT_EQ(shallow["bandwidth_passes"].get<int>(), 0);
 
     const auto [out, rc] = run_cmd(test::cli_path() + " bench -m " + m +
                                    " -p 8 -n 4 -r 1 -t 1 --bandwidth-mib 16 2>/dev/null");
     EXPECT_EQ(rc, 0);
-    for (const char* s : {"pp8", "tg4", "memory read bandwidth", "peak RSS"})
+    for (const char* s : {"pp8", "tg4", "memory read bandwidth", "best of 6 passes", "peak RSS"})
         EXPECT_NE(out.find(s), std::string::npos) << s << "\n" << out;
 }
 
