@@ -38,6 +38,7 @@ struct Tables {
         register_gemm_q8_avx2(avx2);
         if (cpu_features().avxvnni) register_gemm_q8_avxvnni(avx2);
         register_gemm_kquants_avx2(avx2);
+        if (cpu_features().avxvnni) register_gemm_kquants_avxvnni(avx2);
         register_ops_avx2(avx2);
         avx512 = avx2;
         avx512.isa = Isa::Avx512;

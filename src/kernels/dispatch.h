@@ -117,6 +117,8 @@ void register_gemm_q8_avxvnni(KernelTable& t);
 void register_gemm_q8_avx512(KernelTable& t);  // x86/gemm_q8_avx512.cpp
 void register_gemm_kquants_avx2(
     KernelTable& t);  // x86/gemm_kquants_avx2.cpp: Q4_K Q5_K Q6_K (Q2_K Q3_K)
+// x86/gemm_kquants_avxvnni.cpp: the same with AVX-VNNI, on CPUs that have it.
+void register_gemm_kquants_avxvnni(KernelTable& t);
 void register_gemm_kquants_avx512(KernelTable& t);  // x86/gemm_kquants_avx512.cpp
 void register_ops_avx2(KernelTable& t);    // x86/ops_avx2.cpp: rms_norm rope swiglu attention
 void register_ops_avx512(KernelTable& t);  // x86/ops_avx512.cpp

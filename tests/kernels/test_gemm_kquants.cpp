@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/fp16.h"
 #include "core/quant.h"
 #include "core/quant_blocks.h"
@@ -295,6 +296,41 @@ TEST(GemmKQuants, MatmulMultiThreadedEqualsSingleThreadedAndReference) {
         }
     set_active_isa(saved);
 }
+
+#if defined(__x86_64__)
+// On a CPU with AVX-VNNI the AVX2 level runs gemm_kquants_avxvnni.cpp's kernels, so the tests
+// above see those; here the AVX2 file's own (vpmaddwd) kernels run beside them on the same
+// inputs and must give the same bits, Q2_K and Q3_K included, over the direct tiles (1-5
+// tokens) and the packed ones.
+TEST(GemmKQuants, AvxVnniKernelsEqualAvx2Bits) {
+    if (!cpu_features().avxvnni) GTEST_SKIP() << "this CPU has no AVX-VNNI";
+    KernelTable plain, vnni;
+    register_gemm_kquants_avx2(plain);
+    register_gemm_kquants_avxvnni(vnni);
+    std::mt19937 rng(6);
+    for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+        for (int64_t nt : {1, 2, 3, 5, 6, 9, 17}) {
+            SCOPED_TRACE(std::string(dtype_name(t)) + " tokens=" + std::to_string(nt));
+            const GemmKernel& a = plain.gemm_for(t);
+            const GemmKernel& b = vnni.gemm_for(t);
+            const int64_t rows = 37, cols = 3 * kQK_K;
+            const auto w = random_weights(rng, t, rows, cols, false);
+            const size_t wrb = row_size(t, cols);
+            const auto x = random_floats(rng, nt * cols, 1.f);
+            const size_t arb = row_size(DType::Q8_K, cols);
+            std::vector<uint8_t> acts(arb * size_t(nt)), acts_b(acts.size());
+            for (int64_t i = 0; i < nt; ++i) {
+                a.quantize(x.data() + i * cols, cols, acts.data() + size_t(i) * arb);
+                b.quantize(x.data() + i * cols, cols, acts_b.data() + size_t(i) * arb);
+            }
+            ASSERT_EQ(acts, acts_b);
+            std::vector<float> ya(size_t(rows * nt)), yb(ya.size());
+            a.gemm(w.data(), wrb, acts.data(), arb, cols, nt, 0, rows, ya.data(), rows);
+            b.gemm(w.data(), wrb, acts.data(), arb, cols, nt, 0, rows, yb.data(), rows);
+            EXPECT_EQ(0, std::memcmp(ya.data(), yb.data(), ya.size() * sizeof(float)));
+        }
+}
+#endif
 
 }  // namespace
 }  // namespace ponder::kernels

@@ -92,55 +92,7 @@ void quantize_q8_K(const float* x, int64_t n, uint8_t* out) {
 
 // ---- weights -----------------------------------------------------------------------------
 
-enum class KQ { Q2, Q3, Q4, Q5, Q6 };
-// Signed quants (Q3_K, Q6_K) take the activations + 128 as the unsigned operand.
-template <KQ K>
-constexpr bool kSigned = K == KQ::Q3 || K == KQ::Q6;
-// 16 scales of 16 elements (Q2_K, Q3_K, Q6_K) rather than 8 of 32 (Q4_K, Q5_K).
-template <KQ K>
-constexpr bool k16Scales = K == KQ::Q2 || K == KQ::Q3 || K == KQ::Q6;
-
-// fp16 -> f32 by the F16C instruction: exact, as core/fp16.h's fp16_to_f32, without branches.
-inline float half(uint16_t h) {
-    return _cvtsh_ss(h);
-}
-
-template <KQ K>
-struct Block;
-template <>
-struct Block<KQ::Q2> {
-    using type = BlockQ2_K;
-};
-template <>
-struct Block<KQ::Q3> {
-    using type = BlockQ3_K;
-};
-template <>
-struct Block<KQ::Q4> {
-    using type = BlockQ4_K;
-};
-template <>
-struct Block<KQ::Q5> {
-    using type = BlockQ5_K;
-};
-template <>
-struct Block<KQ::Q6> {
-    using type = BlockQ6_K;
-};
-
-// The 8 six-bit scales (low 8 bytes) and mins (high 8 bytes) of a Q4_K / Q5_K super-block.
-inline void scales_mins(const uint8_t* p, uint64_t& sc, uint64_t& mn) {
-    uint32_t u0, u1, u2;
-    std::memcpy(&u0, p, 4);
-    std::memcpy(&u1, p + 4, 4);
-    std::memcpy(&u2, p + 8, 4);
-    const uint32_t s_lo = u0 & 0x3f3f3f3fu;
-    const uint32_t s_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
-    const uint32_t m_lo = u1 & 0x3f3f3f3fu;
-    const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
-    sc = uint64_t(s_lo) | (uint64_t(s_hi) << 32);
-    mn = uint64_t(m_lo) | (uint64_t(m_hi) << 32);
-}
+#include "kernels/x86/kquants_common.h"
 
 // Per-row state of one super-block: d and the scales as int16 (in the low 256 bits).
 struct RowState {
@@ -319,11 +271,6 @@ inline __m512i unpack_chunk(const typename Block<K>::type& b, int c) {
         }
         return w;
     }
-}
-
-// The reference's 8-lane horizontal sum ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
-inline float hsum8(const float* a) {
-    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
 }
 
 // One tile: rows w0 + i * wrb (i < R), tokens a0 + j * arb (j < T), nb super-blocks;
