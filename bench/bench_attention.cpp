@@ -3,10 +3,10 @@
 // head_dim 64) over n cached cells, F16 and Q8_0 caches. Prints the best of the repetitions
 // (the least disturbed by other processes) per call and per cell.
 // "warm": one head's cache (fits in L2), called repeatedly. "cold": the model's layout and
-// traffic, 24 layers of 2 KV heads, each head's cells contiguous (kv_cache.h; head 0 read), one
-// call per layer in turn, so K and
-// V come from memory as in a decode step at that depth; time per call, best of the reps of the
-// 24-call sweep.
+// traffic, layers of 2 KV heads, each head's cells contiguous (kv_cache.h; head 0 read), one
+// call per layer in turn over enough layers (at least 24) to fill twice the last-level cache,
+// so K and V come from memory as in a decode step at that depth; time per call, best of the
+// reps of the sweep.
 //
 //   bench_attention [n_cells = 4096] [reps = 20]
 #include <algorithm>
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/quant.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
@@ -72,9 +73,12 @@ int main(int argc, char** argv) {
         }
         const KvHeadView kv{t, k.data(), v.data(), row};
         // The cold layout: [layer][2 heads][cell], random values (the kernel's speed does not
-        // depend on them), head 0 read.
-        constexpr int kLayers = 24;
+        // depend on them), head 0 read. At least 24 layers, and as many as fill twice the
+        // last-level cache, so that every call reads K and V from memory as in a decode step
+        // (whose weights evict the cache between layers).
         const size_t layer_bytes = 2 * row * size_t(n);
+        const uint64_t llc = cpu_features().llc_bytes ? cpu_features().llc_bytes : 64u << 20;
+        const int kLayers = int(std::max<uint64_t>(24, llc / layer_bytes + 1));
         std::vector<uint8_t> kc(layer_bytes * kLayers), vc(kc.size());
         for (size_t i = 0; i < kc.size(); i += row) {
             std::memcpy(kc.data() + i, k.data() + (i / row % size_t(n)) * row, row);

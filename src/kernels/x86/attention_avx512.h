@@ -17,9 +17,12 @@
 //    done by pass 3 just before it uses them.
 // 3. out += p * v in float, in cell order per element (as attention_impl.h): V rows converted 16
 //    cells at a time, up to 4 rows x 64 dims of outputs held in registers.
-// No software prefetch: each (layer, head) of the cache is one contiguous array (kv_cache.h),
-// which the hardware prefetchers stream; prefetching 32 cells ahead made a cold decode call
-// 1.3-1.5x slower on the AMD EPYC kind (bench_attention, 2026-12-02).
+// Software prefetch (kAhead cells ahead, both passes) by CPU vendor, chosen at registration
+// (ops_avx512.cpp): each (layer, head) of the cache is one contiguous array (kv_cache.h), which
+// AMD's hardware prefetchers stream well enough that prefetching 32 cells ahead made a cold
+// decode call 1.3-1.5x slower on the AMD EPYC kind (kAhead = 0 there); on the Intel Xeon kind
+// prefetching the next block (16 cells ahead) made it 1.25x (F16) and 1.08x (Q8_0) as fast
+// (bench_attention's cold sweep, 2026-12-02 and 2026-12-03).
 //
 // Numerics against the reference (tests/kernels/test_attention.cpp states the bound): the query
 // is rounded exactly as the reference rounds it and every product q * k is exact, but the scores
@@ -117,8 +120,22 @@ inline void block_cells(const int32_t* cells, int32_t j0, int32_t n, int32_t* id
     for (int c = 0; c < 16; ++c) idx[c] = cells[std::min(j0 + c, n - 1)];
 }
 
+// Prefetches (into L1) the head rows of the cells of block [j0, j0 + 16) when kAhead > 0.
+template <int kAhead>
+inline void prefetch_block(const uint8_t* base, size_t row_bytes, const int32_t* cells, int32_t j0,
+                           int32_t n) {
+    if constexpr (kAhead > 0) {
+        const int32_t j1 = std::min(j0 + kAhead + 16, n);
+        for (int32_t j = j0 + kAhead; j < j1; ++j) {
+            const char* p = reinterpret_cast<const char*>(base + size_t(cells[j]) * row_bytes);
+            for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+        }
+    }
+}
+
 // sc[r * n + j] = scale * q_r . k_j for every row r and j < n_vis[r] (F16 keys, any hd);
 // row_max[r] = the largest of row r's scores.
+template <int kAhead>
 void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
                     int hd, float scale, float* sc, float* row_max) {
     const int R = job.n_rows;
@@ -138,6 +155,7 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
     for (int r = 0; r < R; ++r) mx[r] = _mm512_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         block_cells(cells, j0, n, idx);
+        prefetch_block<kAhead>(kv.k, kv.row_bytes, cells, j0, n);
         // Converted keys, cell c at kb + c * hdp (zeros past hd).
         for (int c = 0; c < 16; ++c) {
             const auto* h = reinterpret_cast<const uint16_t*>(kv.k + size_t(idx[c]) * kv.row_bytes);
@@ -168,6 +186,7 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
 
 // sc, row_max as scores_f16_512, Q8_0 keys (hd a multiple of 32). qb: room for R * hd / 32
 // blocks.
+template <int kAhead>
 void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
                      int32_t n, int hd, float scale, float* sc, BlockQ8_0* qb, float* row_max) {
     const int R = job.n_rows;
@@ -200,6 +219,7 @@ void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32
     for (int r = 0; r < R; ++r) mx[r] = _mm512_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         block_cells(cells, j0, n, idx);
+        prefetch_block<kAhead>(kv.k, kv.row_bytes, cells, j0, n);
         for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
         for (int b = 0; b < nb; ++b) {
             // z[i] (i < 4): 256-bit halves cells i, i + 4; z[4 + i]: cells 8 + i, 12 + i.
@@ -326,6 +346,7 @@ inline void v_accumulate_rows(float* const* out, const float* const* p, const fl
     }
 }
 
+template <int kAhead>
 void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
                       int head_dim, float scale, float* scratch) {
     const int R = job.n_rows;
@@ -336,10 +357,10 @@ void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int3
     float* sc = scratch;
     float mx[kMaxAttentionRows], inv[kMaxAttentionRows];
     if (kv.type == DType::Q8_0)
-        scores_q8_0_512(job, kv, cells, n, hd, scale, sc,
-                        reinterpret_cast<BlockQ8_0*>(sc + size_t(R) * size_t(n)), mx);
+        scores_q8_0_512<kAhead>(job, kv, cells, n, hd, scale, sc,
+                                reinterpret_cast<BlockQ8_0*>(sc + size_t(R) * size_t(n)), mx);
     else
-        scores_f16_512(job, kv, cells, n, hd, scale, sc, mx);
+        scores_f16_512<kAhead>(job, kv, cells, n, hd, scale, sc, mx);
     // Softmax: exp and the sum here, each block of 16 probabilities normalized and rounded to
     // half just before the V pass uses it.
     for (int r = 0; r < R; ++r) {
@@ -356,6 +377,7 @@ void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int3
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         const int g = std::min<int32_t>(16, n - j0);
         block_cells(cells, j0, n, idx);
+        prefetch_block<kAhead>(kv.v, kv.row_bytes, cells, j0, n);
         for (int c = 0; c < g; ++c) {
             const uint8_t* src = kv.v + size_t(idx[c]) * kv.row_bytes;
             float* dst = vb + c * hdp;
