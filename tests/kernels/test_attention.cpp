@@ -5,17 +5,18 @@
 // Bounds. The kernels compute the same quantities as the reference (query rounded to half or
 // quantized bit-identically, probabilities rounded to half, p * v summed in float in cell
 // order). They differ in exp (a polynomial of about 1-2 ulp against std::exp) and in the score
-// sums: the AVX2 kernel sums in double in another order (negligible), the AVX-512 kernel sums
-// in float (products exact; F16: 16 lanes of hd / 16 products then a tree, Q8_0: each exact
-// integer block sum times d_k * d_q rounded once, then the block sum), a relative score error
-// of a few float ulps, i.e. a few 1e-7 absolute for scores of a few units. Either change of an
+// sums: the AVX2 kernel's Q8_0 path sums in double in another order (negligible); its F16 path
+// sums in float (products exact; 8 lanes of hd / 8 products then a tree), and so does the
+// AVX-512 kernel (F16: 16 lanes of hd / 16 products then a tree, Q8_0: each exact integer block
+// sum times d_k * d_q rounded once, then the block sum), a relative score error of a few float
+// ulps, i.e. a few 1e-7 absolute for scores of a few units. Either change of an
 // unrounded probability can move its half rounding by one half-ulp step (2^-11 relative), so
 // |out - ref| <= 2^-10 * sum_j p_j |v_j| + float rounding of the sum; we check
 // |out - ref| <= 2e-3 * sum_j p_j |v_j| + 1e-6, a bound of about twice that. Measured worst
-// error / bound over all cases here: AVX2 0.003, AVX-512 0.11 (one probability of ~0.4 whose
-// half rounding moved a step; F16 hd=20 group=7), so the bound keeps a margin of 9. The reference
-// itself is checked against a plain double-precision softmax attention with the half/Q8_0
-// rounding of its inputs stated separately (RefMatchesDoubleAttention).
+// error / bound over all cases here: AVX2 0.022 (F16 hd=128 group=2), AVX-512 0.11 (one probability
+// of ~0.4 whose half rounding moved a step; F16 hd=20 group=7), so the bound keeps a margin of 9.
+// The reference itself is checked against a plain double-precision softmax attention with the
+// half/Q8_0 rounding of its inputs stated separately (RefMatchesDoubleAttention).
 #include <gtest/gtest.h>
 
 #include <algorithm>

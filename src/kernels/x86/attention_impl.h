@@ -6,8 +6,9 @@
 // each K and V row is converted to floats once and used by every row of the job.
 //
 // Numerics (the reference is ref::attention; tests/kernels/test_attention.cpp states bounds):
-// - F16 K: the query rounded to half, products q*k exact in float, summed in double (8 lanes,
-//   then a tree): the reference's double sum up to the order of additions.
+// - F16 K: the query rounded to half, products q*k exact in float, summed in float (8 lanes of
+//   hd / 8 products, then a tree), as the AVX-512 kernel: a relative score error of a few float
+//   ulps against the reference's double sum, far below the half rounding of the probabilities.
 // - Q8_0 K: the query quantized by ref::quantize_q8_0 (bit-identical), per block the exact
 //   integer dot product times the exact double d_k * d_q, summed in double.
 // - Softmax: two passes; exp by a degree-6 polynomial after range reduction (about 1 ulp,
@@ -106,75 +107,57 @@ inline void row_to_f32(DType type, const uint8_t* src, int hd, float* dst) {
 
 // ---- the kernel --------------------------------------------------------------------------------
 
-// Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
-using VecD = __m256d;  // 4 doubles
-constexpr int kDW = 4;
-inline VecD loadd(const double* p) {
-    return _mm256_loadu_pd(p);
-}
-inline VecD fmad(VecD a, VecD b, VecD c) {
-    return _mm256_fmadd_pd(a, b, c);
-}
-inline VecD zerod() {
-    return _mm256_setzero_pd();
-}
-inline double sumd(VecD v) {
-    __m128d t = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    t = _mm_add_sd(t, _mm_unpackhi_pd(t, t));
-    return _mm_cvtsd_f64(t);
-}
-inline void store_f32_as_f64(double* dst, __m256 v) {
-    _mm256_storeu_pd(dst, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-    _mm256_storeu_pd(dst + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+// Lane c of the result = the sum of the 8 lanes of a[c].
+inline __m256 sum8x8(const __m256* a) {
+    // hadd(x, y) = [x01 x23 y01 y23 | x45 x67 y45 y67] (pair sums per 128-bit half).
+    const __m256 h0 = _mm256_hadd_ps(a[0], a[1]), h1 = _mm256_hadd_ps(a[2], a[3]);
+    const __m256 h2 = _mm256_hadd_ps(a[4], a[5]), h3 = _mm256_hadd_ps(a[6], a[7]);
+    // g0: [a0 a1 a2 a3 (lanes 0-3) | a0 a1 a2 a3 (lanes 4-7)], g1 the same for a4..a7.
+    const __m256 g0 = _mm256_hadd_ps(h0, h1), g1 = _mm256_hadd_ps(h2, h3);
+    return _mm256_add_ps(_mm256_permute2f128_ps(g0, g1, 0x20),
+                         _mm256_permute2f128_ps(g0, g1, 0x31));
 }
 
 // Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
-// The half query and keys are held as doubles, so each product is exact and one double FMA
-// adds it; kG cells at a time share each loaded query chunk and keep kG FMA chains in flight.
+// The half query and keys are held as floats (zero-padded to hdp, a multiple of 8), so each
+// product is exact; 8 keys at a time are converted once and every row takes 8 dot products
+// with them (8 lanes of dims each), folded into one vector of 8 scores by sum8x8.
 void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
-                int hd, float scale, float* sc, double* qd) {
-    constexpr int kG = 4;
+                int hd, float scale, float* sc, float* qf, float* kf) {
     const int R = job.n_rows;
-    const int hdw = hd - hd % kDW;
-    for (int r = 0; r < R; ++r)
-        for (int d = 0; d < hd; ++d) qd[r * hd + d] = fp16_to_f32(f32_to_fp16(job.q[r][d]));
-    alignas(64) double kd[kG * kMaxHeadDimAttention];
-    float kf[kMaxHeadDimAttention];
-    for (int32_t j0 = 0; j0 < n; j0 += kG) {
-        const int g = std::min<int32_t>(kG, n - j0);
-        for (int c = 0; c < g; ++c) {
-            row_to_f32(DType::F16, kv.k + size_t(cells[j0 + c]) * kv.row_bytes, hd, kf);
-            int d = 0;
-            for (; d + 8 <= hd; d += 8) store_f32_as_f64(kd + c * hd + d, _mm256_loadu_ps(kf + d));
-            for (; d < hd; ++d) kd[c * hd + d] = kf[d];
-        }
+    const int hdp = (hd + 7) & ~7;
+    for (int r = 0; r < R; ++r) {
+        for (int d = 0; d < hd; ++d) qf[r * hdp + d] = fp16_to_f32(f32_to_fp16(job.q[r][d]));
+        for (int d = hd; d < hdp; ++d) qf[r * hdp + d] = 0.0f;
+    }
+    for (int c = 0; c < 8; ++c)
+        for (int d = hd; d < hdp; ++d) kf[c * hdp + d] = 0.0f;
+    const __m256 vscale = _mm256_set1_ps(scale);
+    for (int32_t j0 = 0; j0 < n; j0 += 8) {
+        const int g = std::min<int32_t>(8, n - j0);
+        // Keys of cells j0.. (the last one repeated past n: their scores are not kept).
+        for (int c = 0; c < 8; ++c)
+            row_to_f32(DType::F16, kv.k + size_t(cells[j0 + std::min(c, g - 1)]) * kv.row_bytes, hd,
+                       kf + c * hdp);
         for (int r = 0; r < R; ++r) {
             if (j0 >= job.n_vis[r]) continue;
-            const double* q = qd + r * hd;
+            const float* q = qf + r * hdp;
+            __m256 acc[8];
+            for (int c = 0; c < 8; ++c) acc[c] = _mm256_setzero_ps();
+            for (int d = 0; d < hdp; d += 8) {
+                const __m256 qv = _mm256_loadu_ps(q + d);
+                for (int c = 0; c < 8; ++c)
+                    acc[c] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kf + c * hdp + d), acc[c]);
+            }
+            const __m256 v = _mm256_mul_ps(sum8x8(acc), vscale);
             float* out = sc + size_t(r) * size_t(n) + size_t(j0);
             const int gv = std::min(g, job.n_vis[r] - j0);
-            if (g == kG) {
-                VecD a0 = zerod(), a1 = zerod(), a2 = zerod(), a3 = zerod();
-                for (int d = 0; d < hdw; d += kDW) {
-                    const VecD qv = loadd(q + d);
-                    a0 = fmad(qv, loadd(kd + d), a0);
-                    a1 = fmad(qv, loadd(kd + hd + d), a1);
-                    a2 = fmad(qv, loadd(kd + 2 * hd + d), a2);
-                    a3 = fmad(qv, loadd(kd + 3 * hd + d), a3);
-                }
-                double s[kG] = {sumd(a0), sumd(a1), sumd(a2), sumd(a3)};
-                for (int d = hdw; d < hd; ++d)
-                    for (int c = 0; c < kG; ++c) s[c] += q[d] * kd[c * hd + d];
-                for (int c = 0; c < gv; ++c) out[c] = float(s[c]) * scale;
+            if (gv == 8) {
+                _mm256_storeu_ps(out, v);
             } else {
-                for (int c = 0; c < gv; ++c) {
-                    VecD a = zerod();
-                    for (int d = 0; d < hdw; d += kDW)
-                        a = fmad(loadd(q + d), loadd(kd + c * hd + d), a);
-                    double s = sumd(a);
-                    for (int d = hdw; d < hd; ++d) s += q[d] * kd[c * hd + d];
-                    out[c] = float(s) * scale;
-                }
+                alignas(32) float t[8];
+                _mm256_store_ps(t, v);
+                for (int c = 0; c < gv; ++c) out[c] = t[c];
             }
         }
     }
@@ -247,16 +230,17 @@ void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_
     const int hd = head_dim;
     int32_t n = 0;
     for (int r = 0; r < R; ++r) n = std::max(n, job.n_vis[r]);
-    // scratch: scores [R, n] | Q8_0 query blocks. The F16 path's queries as doubles ([R, hd])
-    // live in a buffer per thread.
+    // scratch: scores [R, n] | Q8_0 query blocks. The F16 path's queries and 8 converted keys
+    // as floats live in a buffer per thread.
     float* sc = scratch;
     float* qbuf = sc + size_t(R) * size_t(n);
     if (kv.type == DType::Q8_0)
         scores_q8_0(job, kv, cells, n, hd, scale, sc, reinterpret_cast<BlockQ8_0*>(qbuf));
     else {
-        thread_local std::vector<double> qd;
-        if (qd.size() < size_t(R) * size_t(hd)) qd.resize(size_t(R) * size_t(hd));
-        scores_f16(job, kv, cells, n, hd, scale, sc, qd.data());
+        const size_t hdp = size_t((hd + 7) & ~7);
+        thread_local std::vector<float> qk;
+        if (qk.size() < (size_t(R) + 8) * hdp) qk.resize((size_t(R) + 8) * hdp);
+        scores_f16(job, kv, cells, n, hd, scale, sc, qk.data(), qk.data() + size_t(R) * hdp);
     }
     for (int r = 0; r < R; ++r) {
         if (job.n_vis[r] > 0) softmax_row(sc + size_t(r) * size_t(n), job.n_vis[r]);
