@@ -107,6 +107,20 @@ inline void row_to_f32(DType type, const uint8_t* src, int hd, float* dst) {
 
 // ---- the kernel --------------------------------------------------------------------------------
 
+// Prefetches (into L1) the head rows of cells [j0 + kAhead, j1 + kAhead) when kAhead > 0 (the
+// same choice by CPU vendor as attention_avx512.h, made by ops_avx2.cpp).
+template <int kAhead>
+inline void prefetch_cells(const uint8_t* base, size_t row_bytes, const int32_t* cells, int32_t j0,
+                           int32_t j1, int32_t n) {
+    if constexpr (kAhead > 0) {
+        j1 = std::min(j1 + kAhead, n);
+        for (int32_t j = j0 + kAhead; j < j1; ++j) {
+            const char* p = reinterpret_cast<const char*>(base + size_t(cells[j]) * row_bytes);
+            for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+        }
+    }
+}
+
 // Lane c of the result = the sum of the 8 lanes of a[c].
 inline __m256 sum8x8(const __m256* a) {
     // hadd(x, y) = [x01 x23 y01 y23 | x45 x67 y45 y67] (pair sums per 128-bit half).
@@ -122,6 +136,7 @@ inline __m256 sum8x8(const __m256* a) {
 // The half query and keys are held as floats (zero-padded to hdp, a multiple of 8), so each
 // product is exact; 8 keys at a time are converted once and every row takes 8 dot products
 // with them (8 lanes of dims each), folded into one vector of 8 scores by sum8x8.
+template <int kAhead>
 void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
                 int hd, float scale, float* sc, float* qf, float* kf) {
     const int R = job.n_rows;
@@ -135,6 +150,7 @@ void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* c
     const __m256 vscale = _mm256_set1_ps(scale);
     for (int32_t j0 = 0; j0 < n; j0 += 8) {
         const int g = std::min<int32_t>(8, n - j0);
+        prefetch_cells<kAhead>(kv.k, kv.row_bytes, cells, j0, j0 + 8, n);
         // Keys of cells j0.. (the last one repeated past n: their scores are not kept).
         for (int c = 0; c < 8; ++c)
             row_to_f32(DType::F16, kv.k + size_t(cells[j0 + std::min(c, g - 1)]) * kv.row_bytes, hd,
@@ -163,6 +179,7 @@ void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* c
     }
 }
 
+template <int kAhead>
 void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
                  int hd, float scale, float* sc, BlockQ8_0* qb) {
     const int R = job.n_rows;
@@ -174,6 +191,7 @@ void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* 
         for (int b = 0; b < nb; ++b) dq[r * nb + b] = _cvtsh_ss(qb[r * nb + b].d);
     }
     for (int32_t j = 0; j < n; ++j) {
+        if (j % 8 == 0) prefetch_cells<kAhead>(kv.k, kv.row_bytes, cells, j, j + 8, n);
         const auto* kb = reinterpret_cast<const BlockQ8_0*>(kv.k + size_t(cells[j]) * kv.row_bytes);
         for (int b = 0; b < nb; ++b) dk[b] = _cvtsh_ss(kb[b].d);
         for (int r = 0; r < R; ++r) {
@@ -224,6 +242,7 @@ void softmax_row(float* sc, int32_t n) {
     for (int32_t j = n8; j < n; ++j) sc[j] = fp16_to_f32(f32_to_fp16(sc[j] * invs));
 }
 
+template <int kAhead>
 void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
                     int head_dim, float scale, float* scratch) {
     const int R = job.n_rows;
@@ -235,12 +254,13 @@ void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_
     float* sc = scratch;
     float* qbuf = sc + size_t(R) * size_t(n);
     if (kv.type == DType::Q8_0)
-        scores_q8_0(job, kv, cells, n, hd, scale, sc, reinterpret_cast<BlockQ8_0*>(qbuf));
+        scores_q8_0<kAhead>(job, kv, cells, n, hd, scale, sc, reinterpret_cast<BlockQ8_0*>(qbuf));
     else {
         const size_t hdp = size_t((hd + 7) & ~7);
         thread_local std::vector<float> qk;
         if (qk.size() < (size_t(R) + 8) * hdp) qk.resize((size_t(R) + 8) * hdp);
-        scores_f16(job, kv, cells, n, hd, scale, sc, qk.data(), qk.data() + size_t(R) * hdp);
+        scores_f16<kAhead>(job, kv, cells, n, hd, scale, sc, qk.data(),
+                           qk.data() + size_t(R) * hdp);
     }
     for (int r = 0; r < R; ++r) {
         if (job.n_vis[r] > 0) softmax_row(sc + size_t(r) * size_t(n), job.n_vis[r]);
@@ -254,6 +274,7 @@ void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_
     float* vb = vbuf.data();
     for (int32_t j0 = 0; j0 < n; j0 += kVB) {
         const int g = std::min<int32_t>(kVB, n - j0);
+        prefetch_cells<kAhead>(kv.v, kv.row_bytes, cells, j0, j0 + kVB, n);
         for (int c = 0; c < g; ++c)
             row_to_f32(kv.type, kv.v + size_t(cells[j0 + c]) * kv.row_bytes, hd, vb + c * hd);
         for (int r = 0; r < R; ++r) {

@@ -3,6 +3,7 @@
 #if defined(__x86_64__)
 #include <algorithm>
 
+#include "core/cpu_features.h"
 #include "core/fp16.h"
 #include "kernels/ref/kernels_ref.h"
 #include "kernels/x86/attention_impl.h"
@@ -132,7 +133,9 @@ void to_f16_avx2(const float* x, int64_t n, uint8_t* out) {
 }  // namespace
 
 void register_ops_avx2(KernelTable& t) {
-    t.attention = attention_simd;
+    // Software prefetch of the KV rows on Intel only, as the AVX-512 level (attention_avx512.h):
+    // a cold call 1.1x (F16) / 1.04x (Q8_0) as fast on the Intel Xeon kind (2026-12-03).
+    t.attention = cpu_features().vendor == "GenuineIntel" ? attention_simd<16> : attention_simd<0>;
     t.rms_norm = rms_norm_avx2;
     t.rope = rope_avx2;
     t.swiglu = swiglu_avx2;
