@@ -5,11 +5,10 @@
 // Bounds. The kernels compute the same quantities as the reference (query rounded to half or
 // quantized bit-identically, probabilities rounded to half, p * v summed in float in cell
 // order). They differ in exp (a polynomial of about 1-2 ulp against std::exp) and in the score
-// sums: the AVX2 kernel's Q8_0 path sums in double in another order (negligible); its F16 path
-// sums in float (products exact; 8 lanes of hd / 8 products then a tree), and so does the
-// AVX-512 kernel (F16: 16 lanes of hd / 16 products then a tree, Q8_0: each exact integer block
-// sum times d_k * d_q rounded once, then the block sum), a relative score error of a few float
-// ulps, i.e. a few 1e-7 absolute for scores of a few units. Either change of an
+// sums: the SIMD kernels sum in float (products exact; F16: 8 (AVX2) or 16 (AVX-512) lanes of
+// hd / lanes products then a tree; Q8_0: each exact integer block sum times d_k * d_q rounded
+// once, then the block sum), a relative score error of a few float ulps, i.e. a few 1e-7
+// absolute for scores of a few units. Either change of an
 // unrounded probability can move its half rounding by one half-ulp step (2^-11 relative), so
 // |out - ref| <= 2^-10 * sum_j p_j |v_j| + float rounding of the sum; we check
 // |out - ref| <= 2e-3 * sum_j p_j |v_j| + 1e-6, a bound of about twice that. Measured worst

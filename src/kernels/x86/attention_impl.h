@@ -10,7 +10,8 @@
 //   hd / 8 products, then a tree), as the AVX-512 kernel: a relative score error of a few float
 //   ulps against the reference's double sum, far below the half rounding of the probabilities.
 // - Q8_0 K: the query quantized by ref::quantize_q8_0 (bit-identical), per block the exact
-//   integer dot product times the exact double d_k * d_q, summed in double.
+//   integer dot product times d_k * d_q (exact in float) added with one float FMA, as the
+//   AVX-512 kernel: one rounding per block where the reference sums in double.
 // - Softmax: two passes; exp by a degree-6 polynomial after range reduction (about 1 ulp,
 //   where the reference calls std::exp), the sum in double, probabilities rounded to half.
 // - V: p * v accumulated in float per element in cell order, as the reference does (exact
@@ -58,10 +59,6 @@ struct AccD {
         lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
         hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
     }
-    void fma_i32(__m256i v, __m256d scale) {
-        lo = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(v)), scale, lo);
-        hi = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)), scale, hi);
-    }
     double sum() const {
         const __m256d s = _mm256_add_pd(lo, hi);
         __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
@@ -69,17 +66,6 @@ struct AccD {
         return _mm_cvtsd_f64(t);
     }
 };
-using ScaleD = __m256d;
-inline ScaleD scale_d(double s) {
-    return _mm256_set1_pd(s);
-}
-
-// 8 int32 lanes: sums of 4 products a*b of the 32 int8 pairs (lane i: elements 4i..4i+3).
-inline __m256i dot_i8_lanes(__m256i a, __m256i b) {
-    const __m256i ua = _mm256_sign_epi8(a, a);  // |a|
-    const __m256i sb = _mm256_sign_epi8(b, a);  // b with a's sign
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(ua, sb), _mm256_set1_epi16(1));
-}
 
 // ---- K / V row conversion -----------------------------------------------------------------------
 
@@ -179,32 +165,97 @@ void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* c
     }
 }
 
+// out[k], lane c = 32-bit element k of in[c] (an 8 x 8 transpose).
+inline void transpose8x8_epi32(const __m256i* in, __m256i* out) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 4; ++i) {  // t[2i]: elements 0, 1 | 4, 5 of in[2i], in[2i + 1] interleaved
+        t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; ++h) {  // u[4h + e]: element e | e + 4 of in[4h .. 4h + 3]
+        u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
+        u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
+        u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+        u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+    }
+    for (int e = 0; e < 4; ++e) {
+        out[e] = _mm256_permute2x128_si256(u[e], u[4 + e], 0x20);
+        out[e + 4] = _mm256_permute2x128_si256(u[e], u[4 + e], 0x31);
+    }
+}
+
+// Scores as scores_f16, Q8_0 keys (hd a multiple of 32), with cells in lanes: the quants of 8
+// keys are transposed by 4-byte groups, so each group of the query (broadcast) meets the same
+// group of 8 cells; each cell's exact integer block sum (vpmaddubsw with the sign trick, then
+// vpmaddwd) times d_k * d_q is added in float, then the blocks, as the AVX-512 kernel.
+// qb: room for R * hd / 32 blocks.
 template <int kAhead>
 void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
                  int hd, float scale, float* sc, BlockQ8_0* qb) {
     const int R = job.n_rows;
     const int nb = hd / kQK;
-    double dq[kMaxAttentionRows * (kMaxHeadDimAttention / kQK)];
-    double dk[kMaxHeadDimAttention / kQK];
+    float dq[kMaxAttentionRows * (kMaxHeadDimAttention / kQK)];
     for (int r = 0; r < R; ++r) {
         ref::quantize_q8_0(job.q[r], hd, qb + r * nb);
         for (int b = 0; b < nb; ++b) dq[r * nb + b] = _cvtsh_ss(qb[r * nb + b].d);
     }
-    for (int32_t j = 0; j < n; ++j) {
-        if (j % 8 == 0) prefetch_cells<kAhead>(kv.k, kv.row_bytes, cells, j, j + 8, n);
-        const auto* kb = reinterpret_cast<const BlockQ8_0*>(kv.k + size_t(cells[j]) * kv.row_bytes);
-        for (int b = 0; b < nb; ++b) dk[b] = _cvtsh_ss(kb[b].d);
-        for (int r = 0; r < R; ++r) {
-            if (j >= job.n_vis[r]) continue;
-            const BlockQ8_0* q = qb + r * nb;
-            AccD acc;
-            for (int b = 0; b < nb; ++b) {
-                const __m256i kq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kb[b].qs));
-                const __m256i qq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[b].qs));
-                // d_k * d_q: halves, so the double product is exact.
-                acc.fma_i32(dot_i8_lanes(kq, qq), scale_d(dk[b] * dq[r * nb + b]));
+    // Per block of the 8 cells: the transposed quants, their magnitudes and the 8 d_k.
+    struct alignas(32) KeyBlock {
+        __m256i w[8], aw[8];
+        __m256 dk;
+    };
+    thread_local std::vector<KeyBlock> kbuf;
+    if (kbuf.size() < size_t(nb)) kbuf.resize(size_t(nb));
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256 vscale = _mm256_set1_ps(scale);
+    for (int32_t j0 = 0; j0 < n; j0 += 8) {
+        const int g = std::min<int32_t>(8, n - j0);
+        prefetch_cells<kAhead>(kv.k, kv.row_bytes, cells, j0, j0 + 8, n);
+        const BlockQ8_0* kr[8];
+        for (int c = 0; c < 8; ++c)
+            kr[c] = reinterpret_cast<const BlockQ8_0*>(
+                kv.k + size_t(cells[j0 + std::min(c, g - 1)]) * kv.row_bytes);
+        for (int b = 0; b < nb; ++b) {
+            KeyBlock& K = kbuf[size_t(b)];
+            __m256i in[8];
+            alignas(16) uint16_t d16[8];
+            for (int c = 0; c < 8; ++c) {
+                in[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr[c][b].qs));
+                d16[c] = kr[c][b].d;
             }
-            sc[size_t(r) * size_t(n) + size_t(j)] = float(acc.sum()) * scale;
+            transpose8x8_epi32(in, K.w);
+            for (int k = 0; k < 8; ++k) K.aw[k] = _mm256_sign_epi8(K.w[k], K.w[k]);
+            K.dk = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16)));
+        }
+        for (int r = 0; r < R; ++r) {
+            if (j0 >= job.n_vis[r]) continue;
+            __m256 acc = _mm256_setzero_ps();
+            for (int b = 0; b < nb; ++b) {
+                const KeyBlock& K = kbuf[size_t(b)];
+                const int8_t* qs = qb[r * nb + b].qs;
+                __m256i s = _mm256_setzero_si256();
+                for (int k = 0; k < 8; ++k) {
+                    int32_t gq;
+                    std::memcpy(&gq, qs + 4 * k, 4);
+                    // |k| * (q with k's sign): the products k * q, pairs summed in int16
+                    // (at most 2 * 128 * 127), then the 4 of each cell in int32.
+                    const __m256i p = _mm256_maddubs_epi16(
+                        K.aw[k], _mm256_sign_epi8(_mm256_set1_epi32(gq), K.w[k]));
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
+                }
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
+                                      _mm256_mul_ps(K.dk, _mm256_set1_ps(dq[r * nb + b])), acc);
+            }
+            const __m256 v = _mm256_mul_ps(acc, vscale);
+            float* out = sc + size_t(r) * size_t(n) + size_t(j0);
+            const int gv = std::min(g, job.n_vis[r] - j0);
+            if (gv == 8) {
+                _mm256_storeu_ps(out, v);
+            } else {
+                alignas(32) float t[8];
+                _mm256_store_ps(t, v);
+                for (int c = 0; c < gv; ++c) out[c] = t[c];
+            }
         }
     }
 }
