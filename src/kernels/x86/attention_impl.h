@@ -118,6 +118,17 @@ inline __m256 sum8x8(const __m256* a) {
                          _mm256_permute2f128_ps(g0, g1, 0x31));
 }
 
+// out[0 .. gv) = the first gv lanes of v (gv in [1, 8]).
+inline void store_scores(float* out, __m256 v, int gv) {
+    if (gv == 8) {
+        _mm256_storeu_ps(out, v);
+        return;
+    }
+    alignas(32) float t[8];
+    _mm256_store_ps(t, v);
+    for (int c = 0; c < gv; ++c) out[c] = t[c];
+}
+
 // Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
 // The half query and keys are held as floats (zero-padded to hdp, a multiple of 8), so each
 // product is exact; 8 keys at a time are converted once and every row takes 8 dot products
@@ -151,16 +162,8 @@ void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* c
                 for (int c = 0; c < 8; ++c)
                     acc[c] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kf + c * hdp + d), acc[c]);
             }
-            const __m256 v = _mm256_mul_ps(sum8x8(acc), vscale);
-            float* out = sc + size_t(r) * size_t(n) + size_t(j0);
-            const int gv = std::min(g, job.n_vis[r] - j0);
-            if (gv == 8) {
-                _mm256_storeu_ps(out, v);
-            } else {
-                alignas(32) float t[8];
-                _mm256_store_ps(t, v);
-                for (int c = 0; c < gv; ++c) out[c] = t[c];
-            }
+            store_scores(sc + size_t(r) * size_t(n) + size_t(j0),
+                         _mm256_mul_ps(sum8x8(acc), vscale), std::min(g, job.n_vis[r] - j0));
         }
     }
 }
@@ -246,16 +249,8 @@ void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* 
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
                                       _mm256_mul_ps(K.dk, _mm256_set1_ps(dq[r * nb + b])), acc);
             }
-            const __m256 v = _mm256_mul_ps(acc, vscale);
-            float* out = sc + size_t(r) * size_t(n) + size_t(j0);
-            const int gv = std::min(g, job.n_vis[r] - j0);
-            if (gv == 8) {
-                _mm256_storeu_ps(out, v);
-            } else {
-                alignas(32) float t[8];
-                _mm256_store_ps(t, v);
-                for (int c = 0; c < gv; ++c) out[c] = t[c];
-            }
+            store_scores(sc + size_t(r) * size_t(n) + size_t(j0), _mm256_mul_ps(acc, vscale),
+                         std::min(g, job.n_vis[r] - j0));
         }
     }
 }
