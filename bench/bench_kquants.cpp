@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     }
     const Shape all_shapes[] = {
         {"ffn_down", 4864, 896}, {"ffn_up", 1536, 8960}, {"output", 1536, 151669}};
-    std::printf("%-5s %-9s %5s %3s %-7s %10s %21s %9s %9s\n", "type", "shape", "T", "thr", "isa",
+    std::printf("%-5s %-9s %5s %3s %-10s %10s %21s %9s %9s\n", "type", "shape", "T", "thr", "isa",
                 "median_ms", "(min..max)", "GB/s", "GMAC/s");
     std::mt19937 rng(7);
     for (const auto& tn : types) {
@@ -139,18 +139,28 @@ int main(int argc, char** argv) {
                 }
             }
             Matrix m{t, sh->n_cols, sh->n_rows, w.data(), rb};
-            // Q4_K and Q6_K also in the x16 layouts models repack them into at load (level "x16").
+            // Q4_K and Q6_K also in the x16 layouts models repack them into at load, at each
+            // level that has kernels for them ("avx2-x16", "avx512-x16").
             std::vector<uint8_t> wx;
             Matrix mx = m;
-            if ((t == DType::Q4_K || t == DType::Q6_K) && sh->n_rows % 16 == 0 &&
-                kernel_table(best_isa()).gemm_q4_kx16.gemm) {
+            struct Variant {
+                Isa isa;
+                bool x16;
+            };
+            std::vector<Variant> vars;
+            for (Isa isa : isas) vars.push_back({isa, false});
+            if ((t == DType::Q4_K || t == DType::Q6_K) && sh->n_rows % 16 == 0) {
+                for (Isa isa : isas)
+                    if (kernel_table(isa).gemm_q4_kx16.gemm) vars.push_back({isa, true});
+            }
+            if (vars.size() > isas.size()) {
                 wx.resize(w.size());
                 (t == DType::Q4_K ? repack_q4_kx16 : repack_q6_kx16)(w.data(), rb, sh->n_rows,
                                                                      sh->n_cols, wx.data());
                 mx.data = wx.data();
                 mx.layout = t == DType::Q4_K ? Layout::Q4_Kx16 : Layout::Q6_Kx16;
             }
-            const size_t n_var = isas.size() + (wx.empty() ? 0 : 1);
+            const size_t n_var = vars.size();
             for (int64_t nt : tokens) {
                 std::normal_distribution<float> nd(0.f, 1.f);
                 std::vector<float> x(size_t(nt * sh->n_cols)), y(size_t(nt * sh->n_rows));
@@ -162,8 +172,8 @@ int main(int argc, char** argv) {
                     std::vector<std::vector<double>> times(n_var);
                     for (int rep = 0; rep < reps + 1; ++rep)
                         for (size_t li = 0; li < n_var; ++li) {
-                            const bool x16 = li == isas.size();
-                            const Isa isa = x16 ? best_isa() : isas[li];
+                            const bool x16 = vars[li].x16;
+                            const Isa isa = vars[li].isa;
                             // Scalar at large shapes is slow: one timed run is enough.
                             if (isa == Isa::Scalar && rep > 1 &&
                                 double(nt) * double(sh->n_cols) * double(sh->n_rows) > 2e9)
@@ -183,11 +193,11 @@ int main(int argc, char** argv) {
                         char range[64];
                         std::snprintf(range, sizeof range, "(%.3f..%.3f)", v.front() * 1e3,
                                       v.back() * 1e3);
-                        std::printf(
-                            "%-5s %-9s %5lld %3d %-7s %10.3f %21s %9.2f %9.2f\n", tn.c_str(),
-                            sh->name.c_str(), (long long)nt, th,
-                            li == isas.size() ? "x16" : std::string(isa_name(isas[li])).c_str(),
-                            med * 1e3, range, bytes / med * 1e-9, macs / med * 1e-9);
+                        const std::string name =
+                            std::string(isa_name(vars[li].isa)) + (vars[li].x16 ? "-x16" : "");
+                        std::printf("%-5s %-9s %5lld %3d %-10s %10.3f %21s %9.2f %9.2f\n",
+                                    tn.c_str(), sh->name.c_str(), (long long)nt, th, name.c_str(),
+                                    med * 1e3, range, bytes / med * 1e-9, macs / med * 1e-9);
                         std::fflush(stdout);
                     }
                 }
