@@ -4,13 +4,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <map>
+#include <mutex>
+#include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
 #include "core/quant_blocks.h"
+#include "core/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/repack.h"
 
@@ -145,45 +150,74 @@ void Model::repack_weights() {
                 break;
         }
     };
+    // The work, in chunks of about 8 MiB of whole row groups (a group takes the bytes its rows
+    // did), spread over the machine's threads: each chunk faults its source in with one call,
+    // repacks it, then releases its file pages, so that the peak resident size stays near the
+    // copy's size rather than the copy plus the largest matrix. A read-only file mapping
+    // refaults a released page if it is touched again (embedding lookups of a tied output read
+    // a row per token).
+    struct Chunk {
+        kernels::Layout to;
+        const uint8_t* src;  // the chunk's first row
+        uint8_t* dst;
+        size_t row_bytes;
+        int64_t n_rows, n_cols;
+    };
+    std::vector<Chunk> chunks;
+    std::vector<std::pair<const uint8_t*, size_t>> sources;  // each matrix's bytes, once
     std::map<const uint8_t*, bool> done;
     for (kernels::Matrix* m : todo) {
         const uint8_t* src = m->data;
         uint8_t* dst = base + offset.at(src);
         const kernels::Layout to = target(*m);
         if (!done[src]) {
-            // Chunks of about 8 MiB of whole row groups (a group takes the bytes its rows did):
-            // fault the chunk's source in with one call, repack it, then release its file
-            // pages, so that the peak resident size stays near the copy's size rather than the
-            // copy plus the largest matrix. A read-only file mapping refaults a released page
-            // if it is touched again (embedding lookups of a tied output read a row per token).
             const int64_t grp = to == kernels::Layout::Q4_0x8 ? 8 : 16;
             const int64_t chunk_rows =
                 std::max<int64_t>(grp, int64_t((size_t(8) << 20) / m->row_bytes) / grp * grp);
-            uintptr_t released = (reinterpret_cast<uintptr_t>(src) + pg - 1) / pg * pg;
-            for (int64_t r0 = 0; r0 < m->n_rows; r0 += chunk_rows) {
-                const int64_t nr = std::min(chunk_rows, m->n_rows - r0);
-                const uint8_t* s = src + size_t(r0) * m->row_bytes;
-                const size_t bytes = size_t(nr) * m->row_bytes;
-                const uintptr_t a = reinterpret_cast<uintptr_t>(s);
-#ifdef MADV_POPULATE_READ
-                if (f.mapped()) {
-                    const uintptr_t lo = a / pg * pg, hi = (a + bytes + pg - 1) / pg * pg;
-                    madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
-                }
-#endif
-                repack_rows(to, s, m->row_bytes, nr, m->n_cols, dst + size_t(r0) * m->row_bytes);
-                // Whole pages of this matrix's range only.
-                const uintptr_t hi = (a + bytes) / pg * pg;
-                if (f.mapped() && hi > released) {
-                    madvise(reinterpret_cast<void*>(released), hi - released, MADV_DONTNEED);
-                    released = hi;
-                }
-            }
+            for (int64_t r0 = 0; r0 < m->n_rows; r0 += chunk_rows)
+                chunks.push_back({to, src + size_t(r0) * m->row_bytes,
+                                  dst + size_t(r0) * m->row_bytes, m->row_bytes,
+                                  std::min(chunk_rows, m->n_rows - r0), m->n_cols});
+            sources.emplace_back(src, m->row_bytes * size_t(m->n_rows));
             done[src] = true;
         }
         m->data = dst;
         m->layout = to;
     }
+    // Whole pages of [a, a + bytes) only: a page shared with a neighbouring tensor stays.
+    auto release = [&](const uint8_t* s, size_t bytes) {
+        if (!f.mapped()) return;
+        const uintptr_t a = reinterpret_cast<uintptr_t>(s);
+        const uintptr_t lo = (a + pg - 1) / pg * pg, hi = (a + bytes) / pg * pg;
+        if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    };
+    std::atomic<size_t> next{0};
+    std::mutex error_mu;
+    std::string error;
+    ThreadPool pool(int(std::min(8u, std::max(1u, std::thread::hardware_concurrency()))));
+    pool.run([&](int, int) {
+        for (size_t i = next.fetch_add(1); i < chunks.size(); i = next.fetch_add(1)) {
+            const Chunk& c = chunks[i];
+            const size_t bytes = size_t(c.n_rows) * c.row_bytes;
+#ifdef MADV_POPULATE_READ
+            if (f.mapped()) {
+                const uintptr_t a = reinterpret_cast<uintptr_t>(c.src);
+                const uintptr_t lo = a / pg * pg, hi = (a + bytes + pg - 1) / pg * pg;
+                madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_READ);
+            }
+#endif
+            try {
+                repack_rows(c.to, c.src, c.row_bytes, c.n_rows, c.n_cols, c.dst);
+            } catch (const std::exception& e) {
+                const std::lock_guard<std::mutex> lock(error_mu);
+                if (error.empty()) error = e.what();
+            }
+            release(c.src, bytes);
+        }
+    });
+    if (!error.empty()) fail(f.path(), ": repacking the weights: ", error);
+    // The pages that straddled two chunks of a matrix.
+    for (const auto& [s, bytes] : sources) release(s, bytes);
     // A tied embedding is looked up in the repacked copy: its file pages were released, and
     // refaulting them row by row would map readahead windows back in (about 1 MiB per token).
     if (auto it = offset.find(w_.token_embd.data); it != offset.end()) {
