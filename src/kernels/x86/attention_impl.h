@@ -1,9 +1,10 @@
 // The fused GQA attention kernel (kernels.h, `attention`) for AVX2 + FMA + F16C, compiled by
-// ops_avx2.cpp only (the AVX-512 level has its own kernel in float, attention_avx512.h).
-// Everything here has internal linkage (anonymous namespace).
+// ops_avx2.cpp only (the AVX-512 level has its own kernel, attention_avx512.h, with the same
+// numerics in 16 lanes). Everything here has internal linkage (anonymous namespace).
 //
 // One call handles up to kMaxAttentionRows query rows that share one KV head and one cell list:
-// each K and V row is converted to floats once and used by every row of the job.
+// each K and V row is read once (F16 keys and all values converted to floats, Q8_0 keys
+// transposed 8 cells at a time) and used by every row of the job.
 //
 // Numerics (the reference is ref::attention; tests/kernels/test_attention.cpp states bounds):
 // - F16 K: the query rounded to half, products q*k exact in float, summed in float (8 lanes of
