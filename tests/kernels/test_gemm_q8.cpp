@@ -6,8 +6,8 @@
 //   round trip of core/fp16.h (F16 / BF16 weights).
 // - Quantized types: bit-identical to dot_row where the kernel keeps the reference's order
 //   (integer block sums, the same float FMAs in the same order): Q4_0, Q4_1 and Q5_1 always,
-//   Q8_0 at one token and on AVX2, Q5_0 at one token. There any difference is a bug, not
-//   rounding. Prompts (n_tokens > 1) of Q5_0 (AVX2 and AVX-512) and Q8_0 (AVX-512) sum each
+//   Q8_0 and Q5_0 at one token. There any difference is a bug, not rounding. Prompts
+//   (n_tokens > 1) of Q5_0 and Q8_0 (AVX2 and AVX-512) sum each
 //   block's integers whole and make one FMA per block instead of one per 8 lanes: with d_b the
 //   combined scale and S_b the block's integer sum (exact in both), the reference errs by at
 //   most (nb + 3) u sum_b |d_b| sum|w q|
@@ -142,8 +142,8 @@ TEST(GemmQ8, QuantizeIsBitIdentical) {
 // Whether the kernel of `isa` must give dot_row's bits for type t at n_tokens (see the top).
 bool exact_order(Isa isa, DType t, int64_t n_tokens) {
     if (isa == Isa::Scalar || n_tokens == 1) return true;
-    if (t == DType::Q5_0) return false;  // rows-in-lanes prompts on AVX2 and AVX-512
-    return isa != Isa::Avx512 || t != DType::Q8_0;
+    // Rows-in-lanes prompts on AVX2 and AVX-512.
+    return t != DType::Q5_0 && t != DType::Q8_0;
 }
 
 // The kernel of `isa` on rows [r0, r1) of w against the reference.
@@ -240,29 +240,34 @@ TEST(GemmQ8, QuantizedKernelsEqualDotRow) {
 #if defined(__x86_64__)
 // On a CPU with AVX-VNNI the AVX2 level runs gemm_q8_avxvnni.cpp's kernels, so the tests above
 // see those; here the AVX2 file's own (vpmaddubsw) kernels run beside them on the same inputs and
-// must give the same bits (exact integer sums either way), Q4_0x8 layout included.
+// must give the same bits (exact integer sums either way), Q4_0x8 and Q8_0x16 layouts included.
 TEST(GemmQ8, AvxVnniKernelsEqualAvx2Bits) {
     if (!cpu_features().avxvnni) GTEST_SKIP() << "this CPU has no AVX-VNNI";
     KernelTable plain, vnni;
     register_gemm_q8_avx2(plain);
     register_gemm_q8_avxvnni(vnni);
     uint32_t seed = 500;
-    for (int layout = 0; layout < 2; ++layout)
+    for (int layout = 0; layout < 3; ++layout)  // row-major, Q4_0x8, Q8_0x16
         for (DType t : kQuantTypes) {
-            if (layout == 1 && t != DType::Q4_0) continue;
-            const GemmKernel& a = layout ? plain.gemm_q4_0x8 : plain.gemm_for(t);
-            const GemmKernel& b = layout ? vnni.gemm_q4_0x8 : vnni.gemm_for(t);
+            if ((layout == 1 && t != DType::Q4_0) || (layout == 2 && t != DType::Q8_0)) continue;
+            const GemmKernel& a = layout == 1   ? plain.gemm_q4_0x8
+                                  : layout == 2 ? plain.gemm_q8_0x16
+                                                : plain.gemm_for(t);
+            const GemmKernel& b = layout == 1   ? vnni.gemm_q4_0x8
+                                  : layout == 2 ? vnni.gemm_q8_0x16
+                                                : vnni.gemm_for(t);
             for (int64_t nt : {1, 2, 3, 4, 7, 16}) {
-                SCOPED_TRACE(std::string(dtype_name(t)) + (layout ? "x8" : "") +
-                             " tokens=" + std::to_string(nt));
+                SCOPED_TRACE(std::string(dtype_name(t)) + (layout == 1 ? "x8" : "") +
+                             (layout == 2 ? "x16" : "") + " tokens=" + std::to_string(nt));
                 const int64_t rows = 48, cols = 5 * kQK;
                 auto tm = make_matrix(t, rows, cols, seed++);
                 std::vector<uint8_t> packed(tm.bytes.size());
                 const uint8_t* w = tm.m.data;
-                if (layout) {
+                if (layout == 1)
                     repack_q4_0x8(tm.m.data, tm.m.row_bytes, rows, cols, packed.data());
-                    w = packed.data();
-                }
+                if (layout == 2)
+                    repack_q8_0x16(tm.m.data, tm.m.row_bytes, rows, cols, packed.data());
+                if (layout) w = packed.data();
                 const auto x = make_acts(nt, cols, seed++);
                 const size_t arb = row_size(a.act_type, cols);
                 std::vector<uint8_t> acts(arb * size_t(nt)), acts_b(acts.size());
@@ -279,6 +284,36 @@ TEST(GemmQ8, AvxVnniKernelsEqualAvx2Bits) {
         }
 }
 #endif
+
+// Q8_0 prompts sum each block's integers whole (rows in lanes) at both vector widths, with the
+// same float steps per (row, token): AVX2 and AVX-512 give the same bits, row-major and
+// repacked into Q8_0x16.
+TEST(GemmQ8, Q8_0PromptsSameBitsOnAvx2AndAvx512) {
+    if (best_isa() < Isa::Avx512) GTEST_SKIP() << "this CPU has no AVX-512 level";
+    const KernelTable& a2 = kernel_table(Isa::Avx2);
+    const KernelTable& a5 = kernel_table(Isa::Avx512);
+    uint32_t seed = 700;
+    for (bool x16 : {false, true})
+        for (int64_t nt : {2, 3, 5, 9, 17}) {
+            SCOPED_TRACE(std::string(x16 ? "Q8_0x16" : "Q8_0") + " tokens=" + std::to_string(nt));
+            const GemmKernel& a = x16 ? a2.gemm_q8_0x16 : a2.gemm_for(DType::Q8_0);
+            const GemmKernel& b = x16 ? a5.gemm_q8_0x16 : a5.gemm_for(DType::Q8_0);
+            const int64_t rows = 64, cols = 7 * kQK;
+            auto tm = make_matrix(DType::Q8_0, rows, cols, seed++);
+            std::vector<uint8_t> packed(tm.bytes.size());
+            if (x16) repack_q8_0x16(tm.m.data, tm.m.row_bytes, rows, cols, packed.data());
+            const uint8_t* w = x16 ? packed.data() : tm.m.data;
+            const auto x = make_acts(nt, cols, seed++);
+            const size_t arb = row_size(DType::Q8_0, cols);
+            std::vector<uint8_t> acts(arb * size_t(nt));
+            for (int64_t i = 0; i < nt; ++i)
+                a.quantize(x.data() + i * cols, cols, acts.data() + i * arb);
+            std::vector<float> ya(size_t(rows * nt)), yb(ya.size());
+            a.gemm(w, tm.m.row_bytes, acts.data(), arb, cols, nt, 0, rows, ya.data(), rows);
+            b.gemm(w, tm.m.row_bytes, acts.data(), arb, cols, nt, 0, rows, yb.data(), rows);
+            EXPECT_EQ(0, std::memcmp(ya.data(), yb.data(), ya.size() * sizeof(float)));
+        }
+}
 
 TEST(GemmQ8, FloatKernelsWithinBound) {
     for (Isa isa : isas()) {

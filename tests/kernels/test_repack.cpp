@@ -6,9 +6,9 @@
 //
 // The Q8_0x16 layout likewise: the repacked matrix holds exactly the original blocks (quants
 // biased by 128), and its kernel gives the BIT-IDENTICAL results of the row-major kernel of the
-// same level at every token count. At one token (and on AVX2 at any count) that is dot_row's
-// bits (the lane order); at more tokens on AVX-512 both sum each block's integers whole (rows
-// in lanes), bounded against dot_row as in test_gemm_q8.cpp:
+// same level at every token count. At one token that is dot_row's bits (the lane order); at
+// more tokens (AVX2 and AVX-512) both sum each block's integers whole (rows in lanes), bounded
+// against dot_row as in test_gemm_q8.cpp:
 // |y - dot_row| <= (2 nb + 8) * 2^-23 * sum_e |w_e| |xq_e|.
 //
 // The Q5_0x16 layout likewise holds the original blocks. Its kernel (AVX-512) makes one FMA
@@ -739,7 +739,7 @@ void check_q8_x16(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r
                               << " != row-major kernel " << rowk;
                 ++failures;
             }
-            if (n_tokens == 1 || isa == Isa::Avx2) {  // the lane order
+            if (n_tokens == 1) {  // the lane order
                 if (f32_to_bits(got) != f32_to_bits(want)) {
                     ADD_FAILURE() << "token " << t << " row " << r << ": " << got << " != dot_row "
                                   << want;

@@ -426,6 +426,28 @@ inline __m256 gather8_half(const B* const* wr, int64_t b, uint16_t B::*field) {
     return _mm256_cvtph_ps(_mm_set_epi64x(int64_t(hi), int64_t(lo)));
 }
 
+// Per lane (row) k: negsum + the integer dot product of the row's 32 block bytes (register j:
+// bytes 4j..4j+3 of each row) with the token's block quants q. Unsigned weight bytes meet the
+// broadcast 4-byte groups in dot_u8s8; signed ones (Q8_0 without VNNI) go through the sign
+// trick, |w| times x with w's sign (pair sums at most 2 * 128 * 127: no saturation).
+template <class F>
+inline __m256i block_sums8(const __m256i* wv, const int8_t* q, int32_t negsum) {
+    __m256i s = _mm256_set1_epi32(negsum);
+    for (int j = 0; j < 8; ++j) {
+        int32_t x4;
+        std::memcpy(&x4, q + 4 * j, 4);
+        const __m256i xb = _mm256_set1_epi32(x4);
+        if constexpr (F::kSignTrick) {
+            const __m256i p =
+                _mm256_maddubs_epi16(_mm256_sign_epi8(wv[j], wv[j]), _mm256_sign_epi8(xb, wv[j]));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        } else {
+            s = dot_u8s8(s, wv[j], xb);
+        }
+    }
+    return s;
+}
+
 // 8 rows (n_valid of them real; the rest repeat the last real row and are not stored) x NT
 // tokens, one row per lane: the 8 rows' unpacked blocks are transposed so that register j
 // holds bytes 4j..4j+3 of every row, then each token's 4-byte groups are broadcast.
@@ -455,13 +477,7 @@ inline void rows_tile(const uint8_t* w, size_t wrb, int n_valid, const uint8_t* 
         __m256 mw = _mm256_setzero_ps();
         if constexpr (F::kHasMin) mw = gather8_half(wr, b, &B::m);
         for (int t = 0; t < NT; ++t) {
-            const int8_t* q = xr[t][b].qs;
-            __m256i s = _mm256_set1_epi32(negsum[t * nb + b]);
-            for (int j = 0; j < 8; ++j) {
-                int32_t x4;
-                std::memcpy(&x4, q + 4 * j, 4);
-                s = dot_u8s8(s, wv[j], _mm256_set1_epi32(x4));
-            }
+            const __m256i s = block_sums8<F>(wv, xr[t][b].qs, negsum[t * nb + b]);
             const __m256 dx = _mm256_set1_ps(half_to_float(xr[t][b].d));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx), acc[t]);
             if constexpr (F::kHasMin)
@@ -500,12 +516,10 @@ inline void block_negsums(const uint8_t* acts, size_t arb, int64_t nb, int64_t n
     }
 }
 
-// All rows in groups of 8 (rows_tile), tokens in groups of NT. The weights need unsigned
-// unpacked bytes that maddubs can take (all formats with VNNI; without it, not Q8_0).
+// All rows in groups of 8 (rows_tile), tokens in groups of NT.
 template <class F, int NT>
 void gemm_rows(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
                int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
-    static_assert(!F::kSignTrick, "rows-in-lanes needs unsigned weight bytes");
     using A = ActBlock<F>;
     const int64_t nb = n / kQK;
     // The activations' block sums, once per call (the caller's thread owns the buffer).
@@ -562,13 +576,7 @@ inline void q4_0x8_tile(const uint8_t* g, const uint8_t* acts, size_t arb, const
             wv[4 + jj] = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
         }
         for (int t = 0; t < NT; ++t) {
-            const int8_t* q = xr[t][b].qs;
-            __m256i s = _mm256_set1_epi32(negsum[t * nb + b]);
-            for (int j = 0; j < 8; ++j) {
-                int32_t x4;
-                std::memcpy(&x4, q + 4 * j, 4);
-                s = dot_u8s8(s, wv[j], _mm256_set1_epi32(x4));
-            }
+            const __m256i s = block_sums8<FmtQ4_0>(wv, xr[t][b].qs, negsum[t * nb + b]);
             const __m256 dx = _mm256_set1_ps(half_to_float(xr[t][b].d));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx), acc[t]);
         }
@@ -597,6 +605,9 @@ void gemm_q4_0x8(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, 
     }
 }
 
+// ---- the 16-register levels only (the AVX-512 file has its own) -----------------------------
+#if PONDER_GEMM_VNNI != 1
+
 // Q5_0 on the 16-register levels: prompts in the rows-in-lanes order (gemm_rows, 2-4x the
 // lane order's speed there; not the reference's bits, see gemm_rows_or_lanes), single tokens in
 // the lane order.
@@ -608,18 +619,119 @@ void gemm_q5_0_256(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb
         gemm_rows<FmtQ5_0, 3>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
 }
 
+// ---- Q8_0 repacked into 16-row groups (kernels/repack.h), 8 rows per register ------------
+
+// 8 rows (half h of a 16-row Q8_0x16 group: the low or high 256 bits of each 64-byte chunk)
+// x 1 token in the reference's lane order: per lane j the exact integer sum of elements
+// 4j..4j+3 (maddubs on |w| and x * sign(w) after removing the 128 bias: no saturation, as
+// FmtQ8_0's sign trick), acc_j = fma(float(s_j), dw * dx, acc_j), and the reference's 8-lane
+// sum ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7)) at the end: bit-identical to dot_row.
+inline void q8_0x16_lanes8(const uint8_t* g, int h, const BlockQ8_0* x, int64_t nb, float* y) {
+    __m256 acc[8];
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
+    const __m256i bias = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b, g += kQ8_0x16Bytes) {
+        const __m256 dw =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16 * h)));
+        const __m256 dwdx = _mm256_mul_ps(dw, _mm256_set1_ps(half_to_float(x[b].d)));
+        for (int j = 0; j < 8; ++j) {
+            const __m256i w = _mm256_xor_si256(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 32 + 64 * j + 32 * h)),
+                bias);
+            int32_t x4;
+            std::memcpy(&x4, x[b].qs + 4 * j, 4);
+            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w),
+                                                   _mm256_sign_epi8(_mm256_set1_epi32(x4), w));
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), dwdx, acc[j]);
+        }
+    }
+    const __m256 s02 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+    const __m256 s13 = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+    _mm256_storeu_ps(y, _mm256_add_ps(s02, s13));
+}
+
+// 8 rows (half h of a group) x NT tokens in the rows-in-lanes order: the group's vector j
+// already holds elements 4j..4j+3 of the rows (biased by 128), so this is rows_tile<FmtQ8_0>
+// without its transpose, the same integer block sums and FMAs: the same bits as the row-major
+// prompt kernel of this level (and as the AVX-512 kernels). negsum / dx: [t * nb + b].
+template <int NT>
+inline void q8_0x16_rows8(const uint8_t* g, int h, const uint8_t* acts, size_t arb,
+                          const int32_t* negsum, const float* dx, int64_t nb, float* y,
+                          int64_t ldy) {
+    const BlockQ8_0* xr[NT];
+    for (int t = 0; t < NT; ++t) xr[t] = reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b, g += kQ8_0x16Bytes) {
+        const __m256 dw =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16 * h)));
+        __m256i wv[8];
+        for (int j = 0; j < 8; ++j) {
+            wv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 32 + 64 * j + 32 * h));
+            // Without VNNI FmtQ8_0 takes the signed weights (kOff = 0).
+            if constexpr (FmtQ8_0::kOff == 0)
+                wv[j] = _mm256_xor_si256(wv[j], _mm256_set1_epi8(char(0x80)));
+        }
+        for (int t = 0; t < NT; ++t) {
+            const __m256i s = block_sums8<FmtQ8_0>(wv, xr[t][b].qs, negsum[t * nb + b]);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
+                                     _mm256_mul_ps(dw, _mm256_set1_ps(dx[t * nb + b])), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// A Q8_0x16 matrix (r0 and r1 multiples of 16): one token in the lane order (dot_row's bits),
+// more in the rows-in-lanes order, NT tokens per tile.
+template <int NT>
+void gemm_q8_0x16_256(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
+                      int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    const int64_t nb = n / kQK;
+    if (n_tokens == 1) {
+        const auto* x = reinterpret_cast<const BlockQ8_0*>(acts);
+        for (int64_t r = r0; r < r1; r += 16)
+            for (int h = 0; h < 2; ++h)
+                q8_0x16_lanes8(w + size_t(r) * wrb, h, x, nb, y + r + 8 * h);
+        return;
+    }
+    thread_local std::vector<int32_t> negsum;
+    thread_local std::vector<float> dx;
+    negsum.assign(size_t(n_tokens * nb), 0);
+    dx.resize(negsum.size());
+    if constexpr (FmtQ8_0::kOff != 0)
+        block_negsums<BlockQ8_0>(acts, arb, nb, n_tokens, FmtQ8_0::kOff, negsum.data());
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const auto* xb = reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb);
+        for (int64_t b = 0; b < nb; ++b) dx[size_t(t * nb + b)] = half_to_float(xb[b].d);
+    }
+    for (int64_t r = r0; r < r1; r += 16)
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t* g = w + size_t(r) * wrb;
+            float* yr = y + r + 8 * h;
+            int64_t t = 0;
+            for (; t + NT <= n_tokens; t += NT)
+                q8_0x16_rows8<NT>(g, h, acts + size_t(t) * arb, arb, negsum.data() + t * nb,
+                                  dx.data() + t * nb, nb, yr + t * ldy, ldy);
+            for (; t < n_tokens; ++t)
+                q8_0x16_rows8<1>(g, h, acts + size_t(t) * arb, arb, negsum.data() + t * nb,
+                                 dx.data() + t * nb, nb, yr + t * ldy, ldy);
+        }
+}
+
 // The kernels of the 16-register levels (AVX2, and AVX2 + AVX-VNNI) with their tile sizes.
 inline void register_gemm_256(KernelTable& t) {
     t.gemm_for(DType::F32) = {DType::F32, copy_f32, gemm_float<LoadF32, 4, 3>};
     t.gemm_for(DType::F16) = {DType::F32, round_f16, gemm_float<LoadF16, 4, 3>};
     t.gemm_for(DType::BF16) = {DType::F32, round_bf16, gemm_float<LoadBF16, 4, 3>};
-    t.gemm_for(DType::Q8_0) = {DType::Q8_0, quantize_q8_0, gemm_lanes<FmtQ8_0, 2, 2, 4>};
+    t.gemm_for(DType::Q8_0) = {DType::Q8_0, quantize_q8_0, gemm_rows_or_lanes<FmtQ8_0, 3, 4>};
+    t.gemm_q8_0x16 = {DType::Q8_0, quantize_q8_0, gemm_q8_0x16_256<3>};
     t.gemm_for(DType::Q4_0) = {DType::Q8_0, quantize_q8_0, gemm_rows<FmtQ4_0, 3>};
     t.gemm_q4_0x8 = {DType::Q8_0, quantize_q8_0, gemm_q4_0x8<3>};
     t.gemm_for(DType::Q4_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ4_1, 2, 2, 4>};
     t.gemm_for(DType::Q5_0) = {DType::Q8_0, quantize_q8_0, gemm_q5_0_256};
     t.gemm_for(DType::Q5_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ5_1, 2, 2, 4>};
 }
+#endif
 
 }  // namespace
 }  // namespace ponder::kernels
