@@ -616,7 +616,7 @@ void gemm_q5_0_256(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb
     if (n_tokens == 1)
         gemm_lanes<FmtQ5_0, 2, 2, 4>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
     else
-        gemm_rows<FmtQ5_0, 3>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
+        gemm_rows<FmtQ5_0, 4>(w, wrb, acts, arb, n, n_tokens, r0, r1, y, ldy);
 }
 
 // ---- Q8_0 repacked into 16-row groups (kernels/repack.h), 8 rows per register ------------
@@ -723,9 +723,9 @@ inline void register_gemm_256(KernelTable& t) {
     t.gemm_for(DType::F32) = {DType::F32, copy_f32, gemm_float<LoadF32, 4, 3>};
     t.gemm_for(DType::F16) = {DType::F32, round_f16, gemm_float<LoadF16, 4, 3>};
     t.gemm_for(DType::BF16) = {DType::F32, round_bf16, gemm_float<LoadBF16, 4, 3>};
-    t.gemm_for(DType::Q8_0) = {DType::Q8_0, quantize_q8_0, gemm_rows_or_lanes<FmtQ8_0, 3, 4>};
+    t.gemm_for(DType::Q8_0) = {DType::Q8_0, quantize_q8_0, gemm_rows_or_lanes<FmtQ8_0, 4, 4>};
     t.gemm_q8_0x16 = {DType::Q8_0, quantize_q8_0, gemm_q8_0x16_256<4>};
-    t.gemm_for(DType::Q4_0) = {DType::Q8_0, quantize_q8_0, gemm_rows<FmtQ4_0, 3>};
+    t.gemm_for(DType::Q4_0) = {DType::Q8_0, quantize_q8_0, gemm_rows<FmtQ4_0, 4>};
     t.gemm_q4_0x8 = {DType::Q8_0, quantize_q8_0, gemm_q4_0x8<4>};
     t.gemm_for(DType::Q4_1) = {DType::Q8_1, quantize_q8_1, gemm_lanes<FmtQ4_1, 2, 2, 4>};
     t.gemm_for(DType::Q5_0) = {DType::Q8_0, quantize_q8_0, gemm_q5_0_256};
