@@ -40,13 +40,6 @@ constexpr int kMaxHeadDimAttention = 1024;
 
 // ---- small vector helpers (8 floats) ----------------------------------------------------------
 
-inline float hmax8(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
-
 // Rounds 8 floats to half precision and back (round to nearest even, as f32_to_fp16).
 inline __m256 round_half8(__m256 x) {
     return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));

@@ -9,6 +9,14 @@
 namespace ponder::kernels {
 namespace {
 
+// The largest of 8 floats.
+inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
 // exp(x) for 8 floats, x <= ~88; inputs below -87.3 give a tiny positive value (callers round
 // the result to half, where it becomes 0, or add it to 1).
 inline __m256 exp8(__m256 x) {
