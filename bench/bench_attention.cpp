@@ -6,7 +6,8 @@
 // traffic, layers of 2 KV heads, each head's cells contiguous (kv_cache.h; head 0 read), one
 // call per layer in turn over enough layers (at least 24) to fill twice the last-level cache,
 // so K and V come from memory as in a decode step at that depth; time per call, best of the
-// reps of the sweep.
+// reps of the sweep. "split": the warm job's spans shared out among 1, 2, 4, ... threads (up
+// to the CPU's count, at most 8) by attention_split, at the active level.
 //
 //   bench_attention [n_cells = 4096] [reps = 20]
 #include <algorithm>
@@ -18,9 +19,11 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/cpu_features.h"
+#include "core/thread_pool.h"
 #include "core/quant.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
@@ -85,11 +88,11 @@ int main(int argc, char** argv) {
             std::memcpy(vc.data() + i, v.data() + (i / row % size_t(n)) * row, row);
         }
         for (int i = 0; i <= int(best_isa()); ++i) {
-            const AttentionFn fn = kernel_table(Isa(i)).attention;
+            const AttentionSteps& steps = kernel_table(Isa(i)).attention;
             double best = 1e30;
             for (int rep = 0; rep < (i == 0 ? std::max(1, reps / 5) : reps); ++rep) {
                 const auto t0 = std::chrono::steady_clock::now();
-                fn(job, kv, cells.data(), hd, 0.125f, scratch.data());
+                attention_in_steps(steps, job, kv, cells.data(), hd, 0.125f, scratch.data());
                 best = std::min(
                     best,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -105,7 +108,7 @@ int main(int argc, char** argv) {
                 for (int l = 0; l < kLayers; ++l) {
                     const size_t off = size_t(l) * layer_bytes;
                     const KvHeadView kvl{t, kc.data() + off, vc.data() + off, row};
-                    fn(job, kvl, cells.data(), hd, 0.125f, scratch.data());
+                    attention_in_steps(steps, job, kvl, cells.data(), hd, 0.125f, scratch.data());
                 }
                 best = std::min(
                     best,
@@ -115,6 +118,29 @@ int main(int argc, char** argv) {
                 "%-5s %-7s rows=%d hd=%d cells=%d cold: %9.1f us per call, %6.1f ns per cell\n",
                 std::string(dtype_name(t)).c_str(), std::string(isa_name(Isa(i))).c_str(), rows, hd,
                 n, best * 1e6 / kLayers, best * 1e9 / n / kLayers);
+        }
+        // The same job with its spans shared out among T threads (attention_split, as a decode
+        // step does when it has fewer jobs than threads), active level, warm.
+        const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+        double one = 0;
+        for (int threads = 1; threads <= int(std::min(hw, 8u)); threads *= 2) {
+            ThreadPool pool(threads);
+            AttentionSplitBuffers buf;
+            const AttentionJob aj{job, kv, cells.data()};
+            double best = 1e30;
+            for (int rep = 0; rep < reps; ++rep) {
+                const auto t0 = std::chrono::steady_clock::now();
+                attention_split(&aj, 1, hd, 0.125f, pool, buf);
+                best = std::min(
+                    best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            }
+            if (threads == 1) one = best;
+            std::printf(
+                "%-5s %-7s rows=%d hd=%d cells=%d split over %d thread%s: %9.1f us per call "
+                "(%.2fx one thread)\n",
+                std::string(dtype_name(t)).c_str(), std::string(isa_name(active_isa())).c_str(),
+                rows, hd, n, threads, threads == 1 ? " " : "s", best * 1e6, one / best);
         }
     }
 }

@@ -17,7 +17,7 @@ KernelTable make_scalar() {
     t.rms_norm = ref::rms_norm;
     t.rope = ref::rope;
     t.swiglu = ref::swiglu;
-    t.attention = ref::attention;
+    t.attention = {ref::attention_scores, ref::attention_exp, ref::attention_values};
     return t;
 }
 

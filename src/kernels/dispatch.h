@@ -56,8 +56,20 @@ using RopeFn = void (*)(float* x, int n_heads, int head_dim, int n_rot, bool neo
 using SwigluFn = void (*)(const float* g, const float* u, float* a, int64_t n);
 struct AttentionRows;
 struct KvHeadView;
-using AttentionFn = void (*)(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
-                             int head_dim, float scale, float* scratch);
+// The three steps of attention (kernels.h attention_scores, attention_exp, attention_values).
+struct AttentionSteps {
+    void (*scores)(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                   int32_t j0, int32_t j1, int head_dim, float scale, float* sc, size_t ld,
+                   float* row_max) = nullptr;
+    double (*exp)(float* e, int32_t n, float mx) = nullptr;
+    void (*values)(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                   int32_t j0, int32_t j1, int head_dim, float* sc, size_t ld, const float* inv,
+                   float* part) = nullptr;
+};
+// kernels.h `attention` with the given steps: every span of the job in order.
+void attention_in_steps(const AttentionSteps& steps, const AttentionRows& rows,
+                        const KvHeadView& kv, const int32_t* cells, int head_dim, float scale,
+                        float* scratch);
 
 constexpr size_t kMaxDTypeId = 40;
 
@@ -79,7 +91,7 @@ struct KernelTable {
     // n floats -> n halves (round to nearest even, bit-identical to f32_to_fp16, NaN and inf
     // included): the F16 KV cache store. Null: ref::store_kv_row.
     QuantizeFn to_f16 = nullptr;
-    AttentionFn attention = nullptr;
+    AttentionSteps attention{};
 
     const GemmKernel& gemm_for(DType t) const { return gemm[static_cast<size_t>(t)]; }
     const GemmKernel& gemm_for(DType t, Layout l) const {

@@ -2,6 +2,9 @@
 #include "kernels/kernels.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <memory>
 #include <vector>
 
 #include "core/error.h"
@@ -203,9 +206,147 @@ void check_kv_head_dim(DType type, int head_dim) {
             head_dim, " (use the f16 KV cache)");
 }
 
+void attention_in_steps(const AttentionSteps& steps, const AttentionRows& rows,
+                        const KvHeadView& kv, const int32_t* cells, int head_dim, float scale,
+                        float* scratch) {
+    const int R = rows.n_rows;
+    int32_t n = 0;
+    for (int r = 0; r < R; ++r) n = std::max(n, rows.n_vis[r]);
+    // scratch: scores [R, n] | one span's outputs [R, head_dim].
+    float* sc = scratch;
+    float* part = sc + size_t(R) * size_t(n);
+    float mx[kMaxAttentionRows], inv[kMaxAttentionRows];
+    // Scores do not depend on how the cells are cut: one call for all of them.
+    steps.scores(rows, kv, cells, 0, n, head_dim, scale, sc, size_t(n), mx);
+    for (int r = 0; r < R; ++r) {
+        float* e = sc + size_t(r) * size_t(n);
+        double sum = 0;  // the span sums in span order, as attention_inv adds them
+        for (int32_t j0 = 0; j0 < rows.n_vis[r]; j0 += kAttentionSpan)
+            sum += steps.exp(e + j0, std::min(kAttentionSpan, rows.n_vis[r] - j0), mx[r]);
+        inv[r] = float(1.0 / sum);
+        std::fill(rows.out[r], rows.out[r] + head_dim, 0.0f);
+    }
+    for (int32_t j0 = 0; j0 < n; j0 += kAttentionSpan) {
+        steps.values(rows, kv, cells, j0, std::min(n, j0 + kAttentionSpan), head_dim, sc, size_t(n),
+                     inv, part);
+        attention_add_span(rows, j0, part, head_dim);
+    }
+}
+
 void attention(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells, int head_dim,
                float scale, float* scratch) {
-    active_kernels().attention(rows, kv, cells, head_dim, scale, scratch);
+    attention_in_steps(active_kernels().attention, rows, kv, cells, head_dim, scale, scratch);
+}
+
+void attention_split(const AttentionJob* jobs, size_t n_jobs, int head_dim, float scale,
+                     ThreadPool& pool, AttentionSplitBuffers& buf) {
+    const AttentionSteps& steps = active_kernels().attention;
+    const size_t hd = size_t(head_dim);
+    // Per job: its cell count n (the most any row sees), its spans, and where its scores
+    // [R, n], span maxima [spans, R], span outputs [spans, R, hd] and exp sums [R, spans] lie.
+    struct Layout {
+        int32_t n, n_spans;
+        size_t sc, mx, part, sums;
+    };
+    std::vector<Layout> lay(n_jobs);
+    struct Item {
+        uint32_t job;
+        int32_t span;
+    };
+    std::vector<Item> items;
+    size_t nf = 0, nd = 0;
+    for (size_t i = 0; i < n_jobs; ++i) {
+        const AttentionRows& rows = jobs[i].rows;
+        const size_t R = size_t(rows.n_rows);
+        Layout& L = lay[i];
+        L.n = 0;
+        for (int r = 0; r < rows.n_rows; ++r) L.n = std::max(L.n, rows.n_vis[r]);
+        L.n_spans = (L.n + kAttentionSpan - 1) / kAttentionSpan;
+        const size_t ns = size_t(L.n_spans);
+        L.sc = nf;
+        L.mx = L.sc + R * size_t(L.n);
+        L.part = L.mx + ns * R;
+        nf = L.part + ns * R * hd;
+        L.sums = nd;
+        nd += R * ns;
+        for (int32_t s = 0; s < L.n_spans; ++s) items.push_back({uint32_t(i), s});
+    }
+    if (buf.f.size() < nf) buf.f.resize(nf);
+    if (buf.sums.size() < nd) buf.sums.resize(nd);
+    float* F = buf.f.data();
+    double* D = buf.sums.data();
+    auto span_range = [&](const Item& it, int32_t& j0, int32_t& j1) {
+        j0 = it.span * kAttentionSpan;
+        j1 = std::min(lay[it.job].n, j0 + kAttentionSpan);
+    };
+    // Threads take the next item from a shared counter in each round.
+    auto round = [&](auto&& body) {
+        pool.run([&](int ith, int nth) {
+            int64_t k0, k1;
+            ThreadPool::split(int64_t(items.size()), ith, nth, k0, k1);
+            for (int64_t k = k0; k < k1; ++k) body(items[size_t(k)]);
+        });
+    };
+    round([&](const Item& it) {
+        const AttentionJob& job = jobs[it.job];
+        const Layout& L = lay[it.job];
+        int32_t j0, j1;
+        span_range(it, j0, j1);
+        steps.scores(job.rows, job.kv, job.cells, j0, j1, head_dim, scale, F + L.sc, size_t(L.n),
+                     F + L.mx + size_t(it.span) * size_t(job.rows.n_rows));
+    });
+    round([&](const Item& it) {
+        const AttentionRows& rows = jobs[it.job].rows;
+        const Layout& L = lay[it.job];
+        const size_t R = size_t(rows.n_rows);
+        const int32_t j0 = it.span * kAttentionSpan;
+        for (size_t r = 0; r < R; ++r) {
+            const int32_t nv = rows.n_vis[r];
+            if (j0 >= nv) continue;
+            float mx = -INFINITY;
+            for (int32_t s = 0; s < L.n_spans; ++s) mx = std::max(mx, F[L.mx + size_t(s) * R + r]);
+            D[L.sums + r * size_t(L.n_spans) + size_t(it.span)] = steps.exp(
+                F + L.sc + r * size_t(L.n) + size_t(j0), std::min(kAttentionSpan, nv - j0), mx);
+        }
+    });
+    std::unique_ptr<std::atomic<int32_t>[]> done(new std::atomic<int32_t>[n_jobs]);
+    for (size_t i = 0; i < n_jobs; ++i) done[i].store(0, std::memory_order_relaxed);
+    round([&](const Item& it) {
+        const AttentionJob& job = jobs[it.job];
+        const AttentionRows& rows = job.rows;
+        const Layout& L = lay[it.job];
+        const size_t R = size_t(rows.n_rows);
+        float inv[kMaxAttentionRows];
+        for (size_t r = 0; r < R; ++r) {
+            const int ns = (rows.n_vis[r] + kAttentionSpan - 1) / kAttentionSpan;
+            inv[r] = attention_inv(D + L.sums + r * size_t(L.n_spans), ns);
+        }
+        int32_t j0, j1;
+        span_range(it, j0, j1);
+        steps.values(rows, job.kv, job.cells, j0, j1, head_dim, F + L.sc, size_t(L.n), inv,
+                     F + L.part + size_t(it.span) * R * hd);
+        // The last span of the job to finish adds the span outputs up, in span order.
+        if (done[it.job].fetch_add(1, std::memory_order_acq_rel) + 1 < L.n_spans) return;
+        for (size_t r = 0; r < R; ++r) std::fill(rows.out[r], rows.out[r] + hd, 0.0f);
+        for (int32_t s = 0; s < L.n_spans; ++s)
+            attention_add_span(rows, s * kAttentionSpan, F + L.part + size_t(s) * R * hd, head_dim);
+    });
+}
+
+void attention_scores(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                      int32_t j0, int32_t j1, int head_dim, float scale, float* sc, size_t ld,
+                      float* row_max) {
+    active_kernels().attention.scores(rows, kv, cells, j0, j1, head_dim, scale, sc, ld, row_max);
+}
+
+double attention_exp(float* e, int32_t n, float mx) {
+    return active_kernels().attention.exp(e, n, mx);
+}
+
+void attention_values(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                      int32_t j0, int32_t j1, int head_dim, float* sc, size_t ld, const float* inv,
+                      float* part) {
+    active_kernels().attention.values(rows, kv, cells, j0, j1, head_dim, sc, ld, inv, part);
 }
 
 }  // namespace ponder::kernels

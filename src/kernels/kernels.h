@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
@@ -104,8 +105,68 @@ inline size_t attention_scratch_floats(int n_rows, int32_t n, int head_dim) {
 // visible cells (cells[j] in position order), softmax, out = sum_j p_j v_j. With F16 keys the
 // query is rounded to half, with Q8_0 keys quantized to Q8_0 (as ref::quantize_q8_0), as the
 // reference engine does; probabilities are rounded to half. scratch: attention_scratch_floats.
+// It is the three steps below over spans of kAttentionSpan cells (attention_in_steps).
 void attention(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells, int head_dim,
                float scale, float* scratch);
+
+// ---- attention in steps, over spans of cells ------------------------------------------------
+//
+// A job's cells are cut into spans of kAttentionSpan; the sum of exps and the output are formed
+// span by span and the span results added in span order. A caller with fewer jobs than threads
+// (a decode step of one sequence with few KV heads) runs the spans of one job on several
+// threads with these steps and gets the bits `attention` gives.
+constexpr int32_t kAttentionSpan = 256;
+
+// Step 1: sc[r * ld + j] = scale * q_r . k_j for the cells j in [j0, j1) that row r sees
+// (j < n_vis[r]); row_max[r] = the largest of them (-inf when the range shows row r none).
+// j0 a multiple of kAttentionSpan.
+void attention_scores(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                      int32_t j0, int32_t j1, int head_dim, float scale, float* sc, size_t ld,
+                      float* row_max);
+// Step 2: e[j] = exp(e[j] - mx) in place for j in [0, n) (one row's cells of one span, mx the
+// row's largest score); returns their sum in double.
+double attention_exp(float* e, int32_t n, float mx);
+// Step 3, one span [j0, j1): part[r * head_dim + d] = sum over the span's cells j that row r
+// sees of half(sc[r * ld + j] * inv[r]) * v_j[d], in cell order (zeros for a row that sees none
+// of it); sc's entries of the span become those half-rounded probabilities.
+void attention_values(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                      int32_t j0, int32_t j1, int head_dim, float* sc, size_t ld, const float* inv,
+                      float* part);
+// 1 / (the sums of step 2 of one row, added in span order), as every path rounds it.
+inline float attention_inv(const double* span_sums, int n_spans) {
+    double sum = 0;
+    for (int s = 0; s < n_spans; ++s) sum += span_sums[s];
+    return float(1.0 / sum);
+}
+// out_r += part_r for the rows that see span [j0, ...): the merge of one span's step 3, called
+// in span order on outputs that start at zero.
+inline void attention_add_span(const AttentionRows& rows, int32_t j0, const float* part,
+                               int head_dim) {
+    for (int r = 0; r < rows.n_rows; ++r) {
+        if (j0 >= rows.n_vis[r]) continue;
+        float* o = rows.out[r];
+        const float* p = part + size_t(r) * size_t(head_dim);
+        for (int d = 0; d < head_dim; ++d) o[d] += p[d];
+    }
+}
+
+// One attention job: its rows, the KV head they read, the cells of their sequence.
+struct AttentionJob {
+    AttentionRows rows;
+    KvHeadView kv;
+    const int32_t* cells = nullptr;
+};
+// Buffers attention_split keeps between calls (it grows them as needed).
+struct AttentionSplitBuffers {
+    std::vector<float> f;
+    std::vector<double> sums;
+};
+// `attention` of each job, with the spans of all jobs shared out among the pool's threads (three
+// rounds: scores, exps, values; each job's outputs added up by the thread that finishes its
+// last span). For steps with too few jobs to keep every thread busy: a decode step of one
+// sequence sees one job per KV head, and Qwen2.5-0.5B / 1.5B have 2. Same bits as `attention`.
+void attention_split(const AttentionJob* jobs, size_t n_jobs, int head_dim, float scale,
+                     ThreadPool& pool, AttentionSplitBuffers& buf);
 
 // The KV cache types `attention` reads: F16, Q8_0. Throws Error naming head_dim and the type
 // when a head of head_dim elements cannot be stored in `type` (Q8_0: a multiple of 32).

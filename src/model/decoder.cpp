@@ -198,6 +198,25 @@ void build_attention_jobs(const HParams& hp, const ForwardBatch& b, const KvCach
                      [](const auto& a, const auto& c) { return a.cost > c.cost; });
 }
 
+// Whether the pool's threads would wait on whole jobs: a greedy schedule of the jobs (longest
+// first) over nth threads finishes more than 10% after an even share of the work. Jobs of
+// fewer than two spans are not worth cutting.
+bool split_attention(const std::vector<ForwardScratch::AttnJob>& jobs, int nth) {
+    if (nth <= 1 || jobs.empty()) return false;
+    int32_t longest = 0;
+    for (const auto& j : jobs)
+        for (int r = 0; r < j.rows.n_rows; ++r) longest = std::max(longest, j.rows.n_vis[r]);
+    if (longest < 2 * kernels::kAttentionSpan) return false;
+    std::vector<int64_t> load(size_t(nth), 0);
+    int64_t total = 0;
+    for (const auto& j : jobs) {  // sorted by cost, longest first
+        *std::min_element(load.begin(), load.end()) += j.cost;
+        total += j.cost;
+    }
+    const int64_t makespan = *std::max_element(load.begin(), load.end());
+    return makespan * 10 * nth > total * 11;
+}
+
 }  // namespace
 
 void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatch& b, KvCache& kv,
@@ -245,6 +264,7 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
     const float scale = 1.0f / std::sqrt(float(hd));
     const int group = hp.n_head / hp.n_head_kv;
     build_attention_jobs(hp, b, kv, s);
+    s.attn_split = split_attention(s.attn_jobs, pool.size());
     int64_t attn_work = 0;
     for (const auto& j : s.attn_jobs) attn_work += j.cost * hd;
     (void)group;
@@ -292,17 +312,26 @@ void decoder_forward(const HParams& hp, const ModelWeights& w, const ForwardBatc
             },
             T * (Q + 2 * KV) * 4);
         laps.lap(Stage::Rope);
-        // Jobs are sorted longest first; threads take the next one from a shared counter.
-        std::atomic<size_t> next{0};
-        pool.run(
-            [&](int ith, int) {
-                float* sc = s.scores.data() + size_t(ith) * scratch_per_thread;
-                for (size_t i = next.fetch_add(1); i < s.attn_jobs.size(); i = next.fetch_add(1)) {
-                    const auto& j = s.attn_jobs[i];
-                    kernels::attention(j.rows, kv.head(l, j.kv_head), j.cells, hd, scale, sc);
-                }
-            },
-            attn_work);
+        if (s.attn_split) {
+            s.split_jobs.clear();
+            for (const auto& j : s.attn_jobs)
+                s.split_jobs.push_back({j.rows, kv.head(l, j.kv_head), j.cells});
+            kernels::attention_split(s.split_jobs.data(), s.split_jobs.size(), hd, scale, pool,
+                                     s.split_buf);
+        } else {
+            // Jobs are sorted longest first; threads take the next one from a shared counter.
+            std::atomic<size_t> next{0};
+            pool.run(
+                [&](int ith, int) {
+                    float* sc = s.scores.data() + size_t(ith) * scratch_per_thread;
+                    for (size_t i = next.fetch_add(1); i < s.attn_jobs.size();
+                         i = next.fetch_add(1)) {
+                        const auto& j = s.attn_jobs[i];
+                        kernels::attention(j.rows, kv.head(l, j.kv_head), j.cells, hd, scale, sc);
+                    }
+                },
+                attn_work);
+        }
         laps.lap(Stage::Attention);
         kernels::matmul(L.wo, s.att.data(), T, s.o.data(), pool);
         laps.lap(Stage::AttnOut);

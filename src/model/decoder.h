@@ -33,6 +33,11 @@ struct ForwardScratch {
         int64_t cost = 0;                // sum of visible cells over the rows
     };
     std::vector<AttnJob> attn_jobs;
+    // Set when the jobs are too few or too uneven for the pool's threads: each layer shares
+    // their spans out instead (kernels::attention_split).
+    bool attn_split = false;
+    std::vector<kernels::AttentionJob> split_jobs;
+    kernels::AttentionSplitBuffers split_buf;
 };
 
 // What distinguishes one decoder family from another.

@@ -4,22 +4,23 @@
 //
 // Bounds. The kernels compute the same quantities as the reference (query rounded to half or
 // quantized bit-identically, probabilities rounded to half, p * v summed in float in cell
-// order). They differ in exp (a polynomial of about 1-2 ulp against std::exp) and in the score
-// sums: the SIMD kernels sum in float (products exact; F16: 8 (AVX2) or 16 (AVX-512) lanes of
-// hd / lanes products then a tree; Q8_0: each exact integer block sum times d_k * d_q rounded
-// once, then the block sum), a relative score error of a few float ulps, i.e. a few 1e-7
-// absolute for scores of a few units. Either change of an
-// unrounded probability can move its half rounding by one half-ulp step (2^-11 relative), so
-// |out - ref| <= 2^-10 * sum_j p_j |v_j| + float rounding of the sum; we check
-// |out - ref| <= 2e-3 * sum_j p_j |v_j| + 1e-6, a bound of about twice that. Measured worst
-// error / bound over all cases here: AVX2 0.022 (F16 hd=128 group=2), AVX-512 0.11 (one probability
-// of ~0.4 whose half rounding moved a step; F16 hd=20 group=7), so the bound keeps a margin of 9.
-// The reference itself is checked against a plain double-precision softmax attention with the
-// half/Q8_0 rounding of its inputs stated separately (RefMatchesDoubleAttention).
+// order within spans of kAttentionSpan cells, the spans added in order). They differ in exp (a
+// polynomial of about 1-2 ulp against std::exp) and in the score sums: the SIMD kernels sum in
+// float (products exact; F16: 8 (AVX2) or 16 (AVX-512) lanes of hd / lanes products then a tree;
+// Q8_0: each exact integer block sum times d_k * d_q rounded once, then the block sum), a relative
+// score error of a few float ulps, i.e. a few 1e-7 absolute for scores of a few units. Either
+// change of an unrounded probability can move its half rounding by one half-ulp step (2^-11
+// relative), so |out - ref| <= 2^-10 * sum_j p_j |v_j| + float rounding of the sum; we check |out -
+// ref| <= 2e-3 * sum_j p_j |v_j| + 1e-6, a bound of about twice that. Measured worst error / bound
+// over all cases here: AVX2 0.022 (F16 hd=128 group=2), AVX-512 0.11 (one probability of ~0.4 whose
+// half rounding moved a step; F16 hd=20 group=7), so the bound keeps a margin of 9. The reference
+// itself is checked against a plain double-precision softmax attention with the half/Q8_0 rounding
+// of its inputs stated separately (RefMatchesDoubleAttention).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -165,12 +166,13 @@ void run_case(const Case& cs, uint32_t seed) {
 
     for (Isa isa : isas()) {
         SCOPED_TRACE(isa_name(isa));
-        const AttentionFn fn = kernel_table(isa).attention;
-        ASSERT_NE(fn, nullptr);
+        const AttentionSteps& steps = kernel_table(isa).attention;
+        ASSERT_NE(steps.scores, nullptr);
         std::fill(out.begin(), out.end(), NAN);
         for (size_t i = 0; i < jobs.size(); ++i)
-            fn(jobs[i], cache.head(job_head[i]), seq_cells[job_seq[i]].data(), cs.hd,
-               1.0f / std::sqrt(float(cs.hd)), scratch.data());
+            attention_in_steps(steps, jobs[i], cache.head(job_head[i]),
+                               seq_cells[job_seq[i]].data(), cs.hd, 1.0f / std::sqrt(float(cs.hd)),
+                               scratch.data());
         double worst = 0;
         for (size_t row = 0; row < n_q_rows; ++row)
             for (int d = 0; d < cs.hd && vmax[row] >= 0.0f; ++d) {
@@ -199,6 +201,98 @@ TEST(Attention, OddHeadDimF16) {
     // F16 caches accept any head size (tails of the 8-wide loops).
     run_case({DType::F16, 8, 2, 40}, 99);
     run_case({DType::F16, 20, 7, 33}, 100);
+}
+
+TEST(Attention, ManySpansMatchReference) {
+    // Jobs of up to 700 cells: three spans, the middle one crossed by the rows' visibility.
+    run_case({DType::F16, 64, 7, 700}, 200);
+    run_case({DType::Q8_0, 128, 2, 700}, 201);
+}
+
+// attention_split (the spans of a few jobs shared out among a pool's threads) gives the bits of
+// `attention` run on each whole job, on every level, with 1 to 4 threads: two sequences (1100
+// and 513 cells, interleaved), two tokens each, so rows of one job see different numbers of
+// cells and one job's rows end on both sides of a span boundary (512, 513).
+TEST(Attention, SplitGivesTheBitsOfWholeJobs) {
+    const Isa before = active_isa();
+    for (Isa isa : isas()) {
+        set_active_isa(isa);
+        for (DType t : {DType::F16, DType::Q8_0}) {
+            SCOPED_TRACE(testing::Message() << isa_name(isa) << " " << dtype_name(t));
+            const int hd = 64, group = 7, n_kv = 2, tokens = 2;
+            const int32_t n_seq[2] = {1100, 513};
+            TestCache cache(t, n_seq[0] + n_seq[1], n_kv, hd, 300);
+            std::vector<int32_t> all(size_t(n_seq[0] + n_seq[1]));
+            std::iota(all.begin(), all.end(), 0);
+            std::mt19937 rng(301);
+            std::shuffle(all.begin(), all.end(), rng);
+            std::vector<int32_t> cells[2];
+            cells[0].assign(all.begin(), all.begin() + n_seq[0]);
+            cells[1].assign(all.begin() + n_seq[0], all.end());
+            const int n_head = n_kv * group;
+            std::normal_distribution<float> nd(0.0f, 1.5f);
+            std::vector<float> q(size_t(2 * tokens * n_head * hd));
+            for (auto& x : q) x = nd(rng);
+            std::vector<float> whole(q.size()), split(q.size());
+            std::vector<AttentionJob> jobs;
+            for (int s = 0; s < 2; ++s)
+                for (int h = 0; h < n_kv; ++h) {
+                    AttentionJob job;
+                    job.kv = cache.head(h);
+                    job.cells = cells[s].data();
+                    for (int tk = 0; tk < tokens; ++tk)
+                        for (int g = 0; g < group; ++g) {
+                            const size_t row = size_t((s * tokens + tk) * n_head + h * group + g);
+                            auto& r = job.rows;
+                            r.q[r.n_rows] = q.data() + row * size_t(hd);
+                            r.out[r.n_rows] = whole.data() + row * size_t(hd);
+                            r.n_vis[r.n_rows] = n_seq[s] - (tokens - 1 - tk);
+                            ++r.n_rows;
+                        }
+                    jobs.push_back(job);
+                }
+            const float scale = 1.0f / std::sqrt(float(hd));
+            std::vector<float> scratch(attention_scratch_floats(kMaxAttentionRows, n_seq[0], hd));
+            for (const auto& j : jobs) attention(j.rows, j.kv, j.cells, hd, scale, scratch.data());
+            for (auto& j : jobs)
+                for (int r = 0; r < j.rows.n_rows; ++r)
+                    j.rows.out[r] = split.data() + (j.rows.out[r] - whole.data());
+            AttentionSplitBuffers buf;
+            for (int threads = 1; threads <= 4; ++threads) {
+                ThreadPool pool(threads);
+                std::fill(split.begin(), split.end(), NAN);
+                attention_split(jobs.data(), jobs.size(), hd, scale, pool, buf);
+                EXPECT_EQ(std::memcmp(split.data(), whole.data(), split.size() * sizeof(float)), 0)
+                    << threads << " threads";
+            }
+        }
+    }
+    set_active_isa(before);
+}
+
+// The SIMD kernels quantize Q8_0 queries with their level's activation quantizer: it must give
+// ref::quantize_q8_0's bits (random blocks of several scales, an all-zero block, and values on
+// rounding ties: multiples of max / 254).
+TEST(Attention, Q8_0QueryQuantizerIsTheReference) {
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (Isa isa : isas()) {
+        const QuantizeFn quantize = kernel_table(isa).gemm_for(DType::Q8_0).quantize;
+        if (isa == Isa::Scalar || quantize == nullptr) continue;
+        for (int trial = 0; trial < 200; ++trial) {
+            std::vector<float> x(128);
+            const float scale = std::ldexp(1.0f, trial % 40 - 20);
+            for (auto& e : x) e = nd(rng) * scale;
+            if (trial % 7 == 0) std::fill(x.begin(), x.begin() + 32, 0.0f);
+            if (trial % 5 == 0)
+                for (int i = 32; i < 64; ++i) x[size_t(i)] = float(i - 48) * (scale / 254.0f);
+            std::vector<BlockQ8_0> want(4), got(4);
+            ref::quantize_q8_0(x.data(), 128, want.data());
+            quantize(x.data(), 128, reinterpret_cast<uint8_t*>(got.data()));
+            ASSERT_EQ(std::memcmp(want.data(), got.data(), sizeof(BlockQ8_0) * 4), 0)
+                << isa_name(isa) << " trial " << trial;
+        }
+    }
 }
 
 // The reference against attention in double precision over the values the cache holds, with

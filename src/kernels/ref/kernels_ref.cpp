@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "core/quant.h"
+#include "kernels/dispatch.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/dot_ref.h"
 #include "kernels/ref/kernels_ref.h"
@@ -163,55 +164,72 @@ float kv_elem(DType type, const uint8_t* row, int d) {
     return fp16_to_f32(reinterpret_cast<const uint16_t*>(row)[d]);
 }
 
-// One query row: scores in scratch[0..n), out[0..head_dim).
-void attention_row(const float* q, const KvHeadView& kv, const int32_t* cells, int32_t n,
-                   int head_dim, float scale, float* out, float* scratch) {
+}  // namespace
+
+void attention_scores(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                      int32_t j0, int32_t j1, int head_dim, float scale, float* sc, size_t ld,
+                      float* row_max) {
     // The reference engine multiplies half keys by the query rounded to half, and Q8_0 keys by
     // the query quantized to Q8_0 (exact integer block sums times d_k * d_q).
     float qh[1024];
     BlockQ8_0 qb[1024 / kQK];
-    if (kv.type == DType::Q8_0)
-        quantize_q8_0(q, head_dim, qb);
-    else
-        for (int d = 0; d < head_dim; ++d) qh[d] = fp16_to_f32(f32_to_fp16(q[d]));
-    float mx = -INFINITY;
-    for (int32_t j = 0; j < n; ++j) {
-        const uint8_t* kr = kv.k + size_t(cells[j]) * kv.row_bytes;
-        double s = 0;
-        if (kv.type == DType::Q8_0) {
-            const auto* kb = reinterpret_cast<const BlockQ8_0*>(kr);
-            for (int b = 0; b < head_dim / kQK; ++b) {
-                int isum = 0;
-                for (int e = 0; e < kQK; ++e) isum += int(kb[b].qs[e]) * int(qb[b].qs[e]);
-                s += double(fp16_to_f32(kb[b].d)) * double(fp16_to_f32(qb[b].d)) * double(isum);
+    for (int r = 0; r < rows.n_rows; ++r) {
+        const float* q = rows.q[r];
+        if (kv.type == DType::Q8_0)
+            quantize_q8_0(q, head_dim, qb);
+        else
+            for (int d = 0; d < head_dim; ++d) qh[d] = fp16_to_f32(f32_to_fp16(q[d]));
+        float mx = -INFINITY;
+        for (int32_t j = j0; j < std::min(j1, rows.n_vis[r]); ++j) {
+            const uint8_t* kr = kv.k + size_t(cells[j]) * kv.row_bytes;
+            double s = 0;
+            if (kv.type == DType::Q8_0) {
+                const auto* kb = reinterpret_cast<const BlockQ8_0*>(kr);
+                for (int b = 0; b < head_dim / kQK; ++b) {
+                    int isum = 0;
+                    for (int e = 0; e < kQK; ++e) isum += int(kb[b].qs[e]) * int(qb[b].qs[e]);
+                    s += double(fp16_to_f32(kb[b].d)) * double(fp16_to_f32(qb[b].d)) * double(isum);
+                }
+            } else {
+                const auto* kh = reinterpret_cast<const uint16_t*>(kr);
+                for (int d = 0; d < head_dim; ++d) s += double(qh[d]) * fp16_to_f32(kh[d]);
             }
-        } else {
-            const auto* kh = reinterpret_cast<const uint16_t*>(kr);
-            for (int d = 0; d < head_dim; ++d) s += double(qh[d]) * fp16_to_f32(kh[d]);
+            float& out = sc[size_t(r) * ld + size_t(j)];
+            out = float(s) * scale;
+            mx = std::max(mx, out);
         }
-        scratch[j] = float(s) * scale;
-        mx = std::max(mx, scratch[j]);
-    }
-    double sum = 0;
-    for (int32_t j = 0; j < n; ++j) {
-        scratch[j] = std::exp(scratch[j] - mx);
-        sum += scratch[j];
-    }
-    const float inv = float(1.0 / sum);
-    std::fill(out, out + head_dim, 0.0f);
-    for (int32_t j = 0; j < n; ++j) {
-        const float p = fp16_to_f32(f32_to_fp16(scratch[j] * inv));
-        const uint8_t* vr = kv.v + size_t(cells[j]) * kv.row_bytes;
-        for (int d = 0; d < head_dim; ++d) out[d] += p * kv_elem(kv.type, vr, d);
+        row_max[r] = mx;
     }
 }
 
-}  // namespace
+double attention_exp(float* e, int32_t n, float mx) {
+    double sum = 0;
+    for (int32_t j = 0; j < n; ++j) {
+        e[j] = std::exp(e[j] - mx);
+        sum += e[j];
+    }
+    return sum;
+}
+
+void attention_values(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                      int32_t j0, int32_t j1, int head_dim, float* sc, size_t ld, const float* inv,
+                      float* part) {
+    for (int r = 0; r < rows.n_rows; ++r) {
+        float* out = part + size_t(r) * size_t(head_dim);
+        std::fill(out, out + head_dim, 0.0f);
+        for (int32_t j = j0; j < std::min(j1, rows.n_vis[r]); ++j) {
+            float& p = sc[size_t(r) * ld + size_t(j)];
+            p = fp16_to_f32(f32_to_fp16(p * inv[r]));
+            const uint8_t* vr = kv.v + size_t(cells[j]) * kv.row_bytes;
+            for (int d = 0; d < head_dim; ++d) out[d] += p * kv_elem(kv.type, vr, d);
+        }
+    }
+}
 
 void attention(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells, int head_dim,
                float scale, float* scratch) {
-    for (int r = 0; r < rows.n_rows; ++r)
-        attention_row(rows.q[r], kv, cells, rows.n_vis[r], head_dim, scale, rows.out[r], scratch);
+    attention_in_steps({attention_scores, attention_exp, attention_values}, rows, kv, cells,
+                       head_dim, scale, scratch);
 }
 
 }  // namespace ref

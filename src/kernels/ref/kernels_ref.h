@@ -26,6 +26,13 @@ void rope(float* x, int n_heads, int head_dim, int n_rot, bool neox, const float
 void swiglu(const float* g, const float* u, float* a, int64_t n);
 void attention(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells, int head_dim,
                float scale, float* scratch);
+void attention_scores(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                      int32_t j0, int32_t j1, int head_dim, float scale, float* sc, size_t ld,
+                      float* row_max);
+double attention_exp(float* e, int32_t n, float mx);
+void attention_values(const AttentionRows& rows, const KvHeadView& kv, const int32_t* cells,
+                      int32_t j0, int32_t j1, int head_dim, float* sc, size_t ld, const float* inv,
+                      float* part);
 
 // n floats (a multiple of 32) -> n / 32 Q8_0 blocks with the run-time rounding of the reference
 // engine (d = max|x| / 127 stored as half, q = round-half-even(x * 127 / max)), as quantize_acts.

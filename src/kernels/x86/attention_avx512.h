@@ -1,5 +1,6 @@
-// The fused GQA attention kernel (kernels.h, `attention`) in 16-float AVX-512 registers, for
-// ops_avx512.cpp only (attention_impl.h is the AVX2 build). Everything here has internal linkage.
+// The steps of GQA attention (kernels.h: attention_scores, attention_exp, attention_values) in
+// 16-float AVX-512 registers, for ops_avx512.cpp only (attention_impl.h is the AVX2 build).
+// Everything here has internal linkage.
 //
 // Work per job (rows sharing one KV head and one cell list), in three passes over the cells:
 // 1. Scores, 16 cells at a time.
@@ -12,11 +13,11 @@
 //      subtracted after. The exact integer block sum times the exact float d_k * d_q is added in
 //      float.
 //    Each row's maximum is kept on the way (for the softmax).
-// 2. Softmax per row as attention_impl.h's softmax_row, 16 lanes (same exp, sum in double,
-//    probabilities rounded to half); the normalization of each block of 16 probabilities is
-//    done by pass 3 just before it uses them.
-// 3. out += p * v in float, in cell order per element (as attention_impl.h): V rows converted 16
-//    cells at a time, up to 4 rows x 64 dims of outputs held in registers.
+// 2. exp per row and span as attention_impl.h's exp_span, 16 lanes (same exp, sum in double);
+//    the probabilities are normalized and rounded to half by pass 3, 16 at a time, just before
+//    it uses them.
+// 3. part += p * v in float, in cell order per element within a span (as attention_impl.h): V
+//    rows converted 16 cells at a time, up to 4 rows x 64 dims of outputs held in registers.
 // Software prefetch (kAhead cells ahead, both passes) by CPU vendor, chosen at registration
 // (ops_avx512.cpp): each (layer, head) of the cache is one contiguous array (kv_cache.h), which
 // AMD's hardware prefetchers stream well enough that prefetching 32 cells ahead made a cold
@@ -133,11 +134,12 @@ inline void prefetch_block(const uint8_t* base, size_t row_bytes, const int32_t*
     }
 }
 
-// sc[r * n + j] = scale * q_r . k_j for every row r and j < n_vis[r] (F16 keys, any hd);
-// row_max[r] = the largest of row r's scores.
+// sc[r * ld + j] = scale * q_r . k_j for every row r and j in [j0, j1), j < n_vis[r] (F16 keys,
+// any hd); row_max[r] = the largest of these.
 template <int kAhead>
-void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
-                    int hd, float scale, float* sc, float* row_max) {
+void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
+                    int32_t j0, int32_t j1, int hd, float scale, float* sc, size_t ld,
+                    float* row_max) {
     const int R = job.n_rows;
     const int nch = (hd + 15) / 16;
     const int hdp = nch * 16;
@@ -145,17 +147,21 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
     Att512Buffers& buf = att512_buffers();
     float* qh = buf.qf(size_t(R) * size_t(nch));
     float* kb = buf.kvf(16 * size_t(nch));
-    for (int r = 0; r < R; ++r) {
-        for (int d = 0; d < hd; ++d) qh[r * hdp + d] = fp16_to_f32(f32_to_fp16(job.q[r][d]));
-        for (int d = hd; d < hdp; ++d) qh[r * hdp + d] = 0.0f;
-    }
+    // The queries rounded to half, zeros past hd (vector conversions: this runs once per call,
+    // and attention_split makes a call per span).
+    for (int r = 0; r < R; ++r)
+        for (int ch = 0; ch < nch; ++ch) {
+            const __mmask16 m = ch == nch - 1 ? tail : __mmask16(0xFFFF);
+            _mm512_store_ps(qh + r * hdp + ch * 16,
+                            round_half16(_mm512_maskz_loadu_ps(m, job.q[r] + ch * 16)));
+        }
     const __m512 vscale = _mm512_set1_ps(scale);
     int32_t idx[16];
     __m512 mx[kMaxAttentionRows];
     for (int r = 0; r < R; ++r) mx[r] = _mm512_set1_ps(-INFINITY);
-    for (int32_t j0 = 0; j0 < n; j0 += 16) {
-        block_cells(cells, j0, n, idx);
-        prefetch_block<kAhead>(kv.k, kv.row_bytes, cells, j0, n);
+    for (int32_t jb = j0; jb < j1; jb += 16) {
+        block_cells(cells, jb, j1, idx);
+        prefetch_block<kAhead>(kv.k, kv.row_bytes, cells, jb, j1);
         // Converted keys, cell c at kb + c * hdp (zeros past hd).
         for (int c = 0; c < 16; ++c) {
             const auto* h = reinterpret_cast<const uint16_t*>(kv.k + size_t(idx[c]) * kv.row_bytes);
@@ -164,9 +170,9 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
                 _mm512_store_ps(kb + c * hdp + ch * 16, load_half16(h + ch * 16, m));
             }
         }
-        const __mmask16 store = lanes16(n - j0);
+        const __mmask16 store = lanes16(j1 - jb);
         for (int r = 0; r < R; ++r) {
-            if (j0 >= job.n_vis[r]) continue;
+            if (jb >= job.n_vis[r]) continue;
             const float* q = qh + r * hdp;
             __m512 acc[16];
             for (int s = 0; s < 16; ++s) acc[s] = _mm512_setzero_ps();
@@ -177,8 +183,8 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
                                              acc[s]);
             }
             const __m512 v = _mm512_mul_ps(sum16x16(acc), vscale);
-            _mm512_mask_storeu_ps(sc + size_t(r) * size_t(n) + size_t(j0), store, v);
-            mx[r] = _mm512_mask_max_ps(mx[r], lanes16(job.n_vis[r] - j0), mx[r], v);
+            _mm512_mask_storeu_ps(sc + size_t(r) * ld + size_t(jb), store, v);
+            mx[r] = _mm512_mask_max_ps(mx[r], lanes16(job.n_vis[r] - jb), mx[r], v);
         }
     }
     for (int r = 0; r < R; ++r) row_max[r] = _mm512_reduce_max_ps(mx[r]);
@@ -188,7 +194,8 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
 // blocks.
 template <int kAhead>
 void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
-                     int32_t n, int hd, float scale, float* sc, BlockQ8_0* qb, float* row_max) {
+                     int32_t j0, int32_t j1, int hd, float scale, float* sc, size_t ld,
+                     BlockQ8_0* qb, float* row_max) {
     const int R = job.n_rows;
     const int nb = hd / kQK;
     // Per row and block: 4 patterns (P_k: 128-bit lanes 0 and 2 hold the block's 4-byte group
@@ -197,8 +204,11 @@ void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32
     auto* pat = reinterpret_cast<__m512i*>(buf.qf(size_t(R) * size_t(nb) * 4));
     int32_t qcorr[kMaxAttentionRows * (kMaxHeadDim512 / kQK)];
     float dq[kMaxAttentionRows * (kMaxHeadDim512 / kQK)];
+    // The level's activation quantizer: bit-identical to ref::quantize_q8_0 and vectorized
+    // (this runs once per call, and attention_split makes a call per span).
+    const QuantizeFn quantize = kernel_table(Isa::Avx512).gemm_for(DType::Q8_0).quantize;
     for (int r = 0; r < R; ++r) {
-        ref::quantize_q8_0(job.q[r], hd, qb + r * nb);
+        quantize(job.q[r], hd, reinterpret_cast<uint8_t*>(qb + r * nb));
         for (int b = 0; b < nb; ++b) {
             const BlockQ8_0& x = qb[r * nb + b];
             int32_t g[8], sum = 0;
@@ -217,9 +227,9 @@ void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32
     int32_t idx[16];
     __m512 acc[kMaxAttentionRows], mx[kMaxAttentionRows];
     for (int r = 0; r < R; ++r) mx[r] = _mm512_set1_ps(-INFINITY);
-    for (int32_t j0 = 0; j0 < n; j0 += 16) {
-        block_cells(cells, j0, n, idx);
-        prefetch_block<kAhead>(kv.k, kv.row_bytes, cells, j0, n);
+    for (int32_t jb = j0; jb < j1; jb += 16) {
+        block_cells(cells, jb, j1, idx);
+        prefetch_block<kAhead>(kv.k, kv.row_bytes, cells, jb, j1);
         for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
         for (int b = 0; b < nb; ++b) {
             // z[i] (i < 4): 256-bit halves cells i, i + 4; z[4 + i]: cells 8 + i, 12 + i.
@@ -252,7 +262,7 @@ void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32
                 w[4 * h + 3] = _mm512_xor_si512(_mm512_unpackhi_epi64(u[1], u[3]), flip);
             }
             for (int r = 0; r < R; ++r) {
-                if (j0 >= job.n_vis[r]) continue;
+                if (jb >= job.n_vis[r]) continue;
                 const __m512i* p = pat + (r * nb + b) * 4;
                 __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
                 for (int k = 0; k < 4; ++k) {
@@ -267,19 +277,19 @@ void scores_q8_0_512(const AttentionRows& job, const KvHeadView& kv, const int32
                                          _mm512_mul_ps(dk, _mm512_set1_ps(dq[r * nb + b])), acc[r]);
             }
         }
-        const __mmask16 store = lanes16(n - j0);
+        const __mmask16 store = lanes16(j1 - jb);
         for (int r = 0; r < R; ++r) {
-            if (j0 >= job.n_vis[r]) continue;
+            if (jb >= job.n_vis[r]) continue;
             const __m512 v = _mm512_mul_ps(acc[r], vscale);
-            _mm512_mask_storeu_ps(sc + size_t(r) * size_t(n) + size_t(j0), store, v);
-            mx[r] = _mm512_mask_max_ps(mx[r], lanes16(job.n_vis[r] - j0), mx[r], v);
+            _mm512_mask_storeu_ps(sc + size_t(r) * ld + size_t(jb), store, v);
+            mx[r] = _mm512_mask_max_ps(mx[r], lanes16(job.n_vis[r] - jb), mx[r], v);
         }
     }
     for (int r = 0; r < R; ++r) row_max[r] = _mm512_reduce_max_ps(mx[r]);
 }
 
-// In place: sc[0..n) -> exp(sc[j] - mx) (mx: their maximum); returns their sum (in double).
-// The first two passes of softmax_row (16 lanes); the caller normalizes (normalize_half16).
+// In place: sc[0..n) -> exp(sc[j] - mx) (mx: the row's largest score); returns their sum in
+// double (kernels.h attention_exp, attention_impl.h's exp_span in 16 lanes).
 double softmax_exp16(float* sc, int32_t n, float mx) {
     const __m512 vmx = _mm512_set1_ps(mx);
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
@@ -294,7 +304,8 @@ double softmax_exp16(float* sc, int32_t n, float mx) {
     return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
 }
 
-// In place: p[0..k) -> half(p[j] * inv), k <= 16 (softmax_row's last pass, 16 values).
+// In place: p[0..k) -> half(p[j] * inv), k <= 16 (the normalized probabilities as the reference
+// rounds them).
 inline void normalize_half16(float* p, int k, float inv) {
     const __mmask16 m = lanes16(k);
     _mm512_mask_storeu_ps(
@@ -347,37 +358,37 @@ inline void v_accumulate_rows(float* const* out, const float* const* p, const fl
 }
 
 template <int kAhead>
-void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
-                      int head_dim, float scale, float* scratch) {
+void attention_scores_avx512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
+                             int32_t j0, int32_t j1, int hd, float scale, float* sc, size_t ld,
+                             float* row_max) {
+    if (kv.type == DType::Q8_0) {
+        thread_local std::vector<BlockQ8_0> qb;
+        const size_t need = size_t(job.n_rows) * size_t(hd / kQK);
+        if (qb.size() < need) qb.resize(need);
+        scores_q8_0_512<kAhead>(job, kv, cells, j0, j1, hd, scale, sc, ld, qb.data(), row_max);
+    } else {
+        scores_f16_512<kAhead>(job, kv, cells, j0, j1, hd, scale, sc, ld, row_max);
+    }
+}
+
+// part_r = sum over the cells of [j0, j1) that row r sees of half(e * inv_r) * v, in cell order
+// (kernels.h attention_values).
+template <int kAhead>
+void attention_values_avx512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
+                             int32_t j0, int32_t j1, int head_dim, float* sc, size_t ld,
+                             const float* inv, float* part) {
     const int R = job.n_rows;
     const int hd = head_dim;
-    int32_t n = 0;
-    for (int r = 0; r < R; ++r) n = std::max(n, job.n_vis[r]);
-    // scratch: scores [R, n] | Q8_0 query blocks.
-    float* sc = scratch;
-    float mx[kMaxAttentionRows], inv[kMaxAttentionRows];
-    if (kv.type == DType::Q8_0)
-        scores_q8_0_512<kAhead>(job, kv, cells, n, hd, scale, sc,
-                                reinterpret_cast<BlockQ8_0*>(sc + size_t(R) * size_t(n)), mx);
-    else
-        scores_f16_512<kAhead>(job, kv, cells, n, hd, scale, sc, mx);
-    // Softmax: exp and the sum here, each block of 16 probabilities normalized and rounded to
-    // half just before the V pass uses it.
-    for (int r = 0; r < R; ++r) {
-        inv[r] = 0.0f;
-        if (job.n_vis[r] > 0)
-            inv[r] = float(1.0 / softmax_exp16(sc + size_t(r) * size_t(n), job.n_vis[r], mx[r]));
-        std::fill(job.out[r], job.out[r] + hd, 0.0f);
-    }
+    std::fill(part, part + size_t(R) * size_t(hd), 0.0f);
     const int nch = (hd + 15) / 16;
     const int hdp = nch * 16;
     const __mmask16 last_mask = lanes16(hd - (nch - 1) * 16);
     float* vb = att512_buffers().kvf(16 * size_t(nch));
     int32_t idx[16];
-    for (int32_t j0 = 0; j0 < n; j0 += 16) {
-        const int g = std::min<int32_t>(16, n - j0);
-        block_cells(cells, j0, n, idx);
-        prefetch_block<kAhead>(kv.v, kv.row_bytes, cells, j0, n);
+    for (int32_t jb = j0; jb < j1; jb += 16) {
+        const int g = std::min<int32_t>(16, j1 - jb);
+        block_cells(cells, jb, j1, idx);
+        prefetch_block<kAhead>(kv.v, kv.row_bytes, cells, jb, j1);
         for (int c = 0; c < g; ++c) {
             const uint8_t* src = kv.v + size_t(idx[c]) * kv.row_bytes;
             float* dst = vb + c * hdp;
@@ -409,10 +420,10 @@ void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int3
             int gmin = g;
             for (int i = 0; i < rb; ++i) {
                 const int r = r0 + i;
-                out[i] = job.out[r];
-                float* pr = sc + size_t(r) * size_t(n) + size_t(j0);
+                out[i] = part + size_t(r) * size_t(hd);
+                float* pr = sc + size_t(r) * ld + size_t(jb);
                 p[i] = pr;
-                const int gv = std::max(0, std::min<int>(g, job.n_vis[r] - j0));
+                const int gv = std::max(0, std::min<int>(g, job.n_vis[r] - jb));
                 if (gv > 0) normalize_half16(pr, gv, inv[r]);
                 gmin = std::min(gmin, gv);
             }
@@ -431,7 +442,7 @@ void attention_avx512(const AttentionRows& job, const KvHeadView& kv, const int3
                     break;
             }
             for (int i = 0; i < rb; ++i) {
-                const int gv = std::min<int>(g, job.n_vis[r0 + i] - j0);
+                const int gv = std::min<int>(g, job.n_vis[r0 + i] - jb);
                 if (gv > gmin)
                     v_accumulate_rows<1>(out + i, p + i, vb, hdp, gmin, gv, last_mask, nch);
             }

@@ -1,6 +1,7 @@
-// The fused GQA attention kernel (kernels.h, `attention`) for AVX2 + FMA + F16C, compiled by
-// ops_avx2.cpp only (the AVX-512 level has its own kernel, attention_avx512.h, with the same
-// numerics in 16 lanes). Everything here has internal linkage (anonymous namespace).
+// The steps of GQA attention (kernels.h: attention_scores, attention_exp, attention_values) for
+// AVX2 + FMA + F16C, compiled by ops_avx2.cpp only (the AVX-512 level has its own kernels,
+// attention_avx512.h, with the same numerics in 16 lanes). Everything here has internal linkage
+// (anonymous namespace).
 //
 // One call handles up to kMaxAttentionRows query rows that share one KV head and one cell list:
 // each K and V row is read once (F16 keys and all values converted to floats, Q8_0 keys
@@ -10,13 +11,14 @@
 // - F16 K: the query rounded to half, products q*k exact in float, summed in float (8 lanes of
 //   hd / 8 products, then a tree), as the AVX-512 kernel: a relative score error of a few float
 //   ulps against the reference's double sum, far below the half rounding of the probabilities.
-// - Q8_0 K: the query quantized by ref::quantize_q8_0 (bit-identical), per block the exact
+// - Q8_0 K: the query quantized as ref::quantize_q8_0 (bit-identical), per block the exact
 //   integer dot product times d_k * d_q (exact in float) added with one float FMA, as the
 //   AVX-512 kernel: one rounding per block where the reference sums in double.
-// - Softmax: two passes; exp by a degree-6 polynomial after range reduction (about 1 ulp,
-//   where the reference calls std::exp), the sum in double, probabilities rounded to half.
-// - V: p * v accumulated in float per element in cell order, as the reference does (exact
-//   products for F16 V; for Q8_0 V the product may round differently where FMA is used).
+// - Softmax: exp by a degree-6 polynomial after range reduction (about 1 ulp, where the
+//   reference calls std::exp), the sum in double per span, probabilities rounded to half.
+// - V: p * v accumulated in float per element in cell order within a span, as the reference
+//   does (exact products for F16 V; for Q8_0 V the product may round differently where FMA is
+//   used); the caller adds the spans in order.
 #pragma once
 #include <immintrin.h>
 
@@ -123,31 +125,48 @@ inline void store_scores(float* out, __m256 v, int gv) {
     for (int c = 0; c < gv; ++c) out[c] = t[c];
 }
 
-// Scores of every row against cells [0, n): sc[r * n + j] = scale * q_r . k_j (for j < n_vis[r]).
-// The half query and keys are held as floats (zero-padded to hdp, a multiple of 8), so each
-// product is exact; 8 keys at a time are converted once and every row takes 8 dot products
-// with them (8 lanes of dims each), folded into one vector of 8 scores by sum8x8.
+// The first gv lanes of v, -inf in the others (gv in [1, 8]).
+inline __m256 first_lanes(__m256 v, int gv) {
+    if (gv >= 8) return v;
+    const __m256i keep =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(gv), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, _mm256_castsi256_ps(keep));
+}
+
+// Scores of every row against cells [j0, j1): sc[r * ld + j] = scale * q_r . k_j (for j <
+// n_vis[r]), and each row's largest (kernels.h attention_scores). The half query and keys are
+// held as floats (zero-padded to hdp, a multiple of 8), so each product is exact; 8 keys at a
+// time are converted once and every row takes 8 dot products with them (8 lanes of dims each),
+// folded into one vector of 8 scores by sum8x8.
 template <int kAhead>
-void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
-                int hd, float scale, float* sc, float* qf, float* kf) {
+void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t j0,
+                int32_t j1, int hd, float scale, float* sc, size_t ld, float* row_max, float* qf,
+                float* kf) {
     const int R = job.n_rows;
     const int hdp = (hd + 7) & ~7;
+    // The queries rounded to half (vector conversions: this runs once per call, and
+    // attention_split makes a call per span), zeros past hd.
     for (int r = 0; r < R; ++r) {
-        for (int d = 0; d < hd; ++d) qf[r * hdp + d] = fp16_to_f32(f32_to_fp16(job.q[r][d]));
-        for (int d = hd; d < hdp; ++d) qf[r * hdp + d] = 0.0f;
+        int d = 0;
+        for (; d + 8 <= hd; d += 8)
+            _mm256_storeu_ps(qf + r * hdp + d, round_half8(_mm256_loadu_ps(job.q[r] + d)));
+        for (; d < hd; ++d) qf[r * hdp + d] = fp16_to_f32(f32_to_fp16(job.q[r][d]));
+        for (; d < hdp; ++d) qf[r * hdp + d] = 0.0f;
     }
     for (int c = 0; c < 8; ++c)
         for (int d = hd; d < hdp; ++d) kf[c * hdp + d] = 0.0f;
     const __m256 vscale = _mm256_set1_ps(scale);
-    for (int32_t j0 = 0; j0 < n; j0 += 8) {
-        const int g = std::min<int32_t>(8, n - j0);
-        prefetch_cells<kAhead>(kv.k, kv.row_bytes, cells, j0, j0 + 8, n);
-        // Keys of cells j0.. (the last one repeated past n: their scores are not kept).
+    __m256 mx[kMaxAttentionRows];
+    for (int r = 0; r < R; ++r) mx[r] = _mm256_set1_ps(-INFINITY);
+    for (int32_t jb = j0; jb < j1; jb += 8) {
+        const int g = std::min<int32_t>(8, j1 - jb);
+        prefetch_cells<kAhead>(kv.k, kv.row_bytes, cells, jb, jb + 8, j1);
+        // Keys of cells jb.. (the last one repeated past j1: their scores are not kept).
         for (int c = 0; c < 8; ++c)
-            row_to_f32(DType::F16, kv.k + size_t(cells[j0 + std::min(c, g - 1)]) * kv.row_bytes, hd,
+            row_to_f32(DType::F16, kv.k + size_t(cells[jb + std::min(c, g - 1)]) * kv.row_bytes, hd,
                        kf + c * hdp);
         for (int r = 0; r < R; ++r) {
-            if (j0 >= job.n_vis[r]) continue;
+            if (jb >= job.n_vis[r]) continue;
             const float* q = qf + r * hdp;
             __m256 acc[8];
             for (int c = 0; c < 8; ++c) acc[c] = _mm256_setzero_ps();
@@ -156,10 +175,13 @@ void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* c
                 for (int c = 0; c < 8; ++c)
                     acc[c] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kf + c * hdp + d), acc[c]);
             }
-            store_scores(sc + size_t(r) * size_t(n) + size_t(j0),
-                         _mm256_mul_ps(sum8x8(acc), vscale), std::min(g, job.n_vis[r] - j0));
+            const int gv = std::min(g, job.n_vis[r] - jb);
+            const __m256 v = _mm256_mul_ps(sum8x8(acc), vscale);
+            store_scores(sc + size_t(r) * ld + size_t(jb), v, gv);
+            mx[r] = _mm256_max_ps(mx[r], first_lanes(v, gv));
         }
     }
+    for (int r = 0; r < R; ++r) row_max[r] = hmax8(mx[r]);
 }
 
 // out[k], lane c = 32-bit element k of in[c] (an 8 x 8 transpose).
@@ -187,13 +209,19 @@ inline void transpose8x8_epi32(const __m256i* in, __m256i* out) {
 // vpmaddwd) times d_k * d_q is added in float, then the blocks, as the AVX-512 kernel.
 // qb: room for R * hd / 32 blocks.
 template <int kAhead>
-void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t n,
-                 int hd, float scale, float* sc, BlockQ8_0* qb) {
+void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t j0,
+                 int32_t j1, int hd, float scale, float* sc, size_t ld, float* row_max,
+                 BlockQ8_0* qb) {
     const int R = job.n_rows;
     const int nb = hd / kQK;
     float dq[kMaxAttentionRows * (kMaxHeadDimAttention / kQK)];
+    __m256 mx[kMaxAttentionRows];
+    for (int r = 0; r < R; ++r) mx[r] = _mm256_set1_ps(-INFINITY);
+    // The level's activation quantizer: bit-identical to ref::quantize_q8_0 and vectorized
+    // (this runs once per call, and attention_split makes a call per span).
+    const QuantizeFn quantize = kernel_table(Isa::Avx2).gemm_for(DType::Q8_0).quantize;
     for (int r = 0; r < R; ++r) {
-        ref::quantize_q8_0(job.q[r], hd, qb + r * nb);
+        quantize(job.q[r], hd, reinterpret_cast<uint8_t*>(qb + r * nb));
         for (int b = 0; b < nb; ++b) dq[r * nb + b] = _cvtsh_ss(qb[r * nb + b].d);
     }
     // Per block of the 8 cells: the transposed quants, their magnitudes and the 8 d_k.
@@ -205,13 +233,13 @@ void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* 
     if (kbuf.size() < size_t(nb)) kbuf.resize(size_t(nb));
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256 vscale = _mm256_set1_ps(scale);
-    for (int32_t j0 = 0; j0 < n; j0 += 8) {
-        const int g = std::min<int32_t>(8, n - j0);
-        prefetch_cells<kAhead>(kv.k, kv.row_bytes, cells, j0, j0 + 8, n);
+    for (int32_t jb = j0; jb < j1; jb += 8) {
+        const int g = std::min<int32_t>(8, j1 - jb);
+        prefetch_cells<kAhead>(kv.k, kv.row_bytes, cells, jb, jb + 8, j1);
         const BlockQ8_0* kr[8];
         for (int c = 0; c < 8; ++c)
             kr[c] = reinterpret_cast<const BlockQ8_0*>(
-                kv.k + size_t(cells[j0 + std::min(c, g - 1)]) * kv.row_bytes);
+                kv.k + size_t(cells[jb + std::min(c, g - 1)]) * kv.row_bytes);
         for (int b = 0; b < nb; ++b) {
             KeyBlock& K = kbuf[size_t(b)];
             __m256i in[8];
@@ -225,7 +253,7 @@ void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* 
             K.dk = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16)));
         }
         for (int r = 0; r < R; ++r) {
-            if (j0 >= job.n_vis[r]) continue;
+            if (jb >= job.n_vis[r]) continue;
             __m256 acc = _mm256_setzero_ps();
             for (int b = 0; b < nb; ++b) {
                 const KeyBlock& K = kbuf[size_t(b)];
@@ -243,85 +271,92 @@ void scores_q8_0(const AttentionRows& job, const KvHeadView& kv, const int32_t* 
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
                                       _mm256_mul_ps(K.dk, _mm256_set1_ps(dq[r * nb + b])), acc);
             }
-            store_scores(sc + size_t(r) * size_t(n) + size_t(j0), _mm256_mul_ps(acc, vscale),
-                         std::min(g, job.n_vis[r] - j0));
+            const int gv = std::min(g, job.n_vis[r] - jb);
+            const __m256 v = _mm256_mul_ps(acc, vscale);
+            store_scores(sc + size_t(r) * ld + size_t(jb), v, gv);
+            mx[r] = _mm256_max_ps(mx[r], first_lanes(v, gv));
         }
     }
+    for (int r = 0; r < R; ++r) row_max[r] = hmax8(mx[r]);
 }
 
-// In place: sc[0..n) -> half-rounded softmax probabilities.
-void softmax_row(float* sc, int32_t n) {
+// In place: e[0..n) -> exp(e[j] - mx); returns their sum in double (kernels.h attention_exp).
+double exp_span(float* e, int32_t n, float mx) {
     const int32_t n8 = n & ~7;
-    __m256 m8 = _mm256_set1_ps(-INFINITY);
-    for (int32_t j = 0; j < n8; j += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(sc + j));
-    float mx = hmax8(m8);
-    for (int32_t j = n8; j < n; ++j) mx = std::max(mx, sc[j]);
     const __m256 vmx = _mm256_set1_ps(mx);
     AccD acc;
-    double sum = 0;
     for (int32_t j = 0; j < n8; j += 8) {
-        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), vmx));
-        _mm256_storeu_ps(sc + j, e);
-        acc.add_f32(e);
+        const __m256 x = exp8(_mm256_sub_ps(_mm256_loadu_ps(e + j), vmx));
+        _mm256_storeu_ps(e + j, x);
+        acc.add_f32(x);
     }
+    double sum = 0;
     if (n8 < n) {
         float tmp[8] = {};
-        for (int32_t j = n8; j < n; ++j) tmp[j - n8] = sc[j] - mx;
-        const __m256 e = exp8(_mm256_loadu_ps(tmp));
-        _mm256_storeu_ps(tmp, e);
+        for (int32_t j = n8; j < n; ++j) tmp[j - n8] = e[j] - mx;
+        const __m256 x = exp8(_mm256_loadu_ps(tmp));
+        _mm256_storeu_ps(tmp, x);
         for (int32_t j = n8; j < n; ++j) {
-            sc[j] = tmp[j - n8];
+            e[j] = tmp[j - n8];
             sum += tmp[j - n8];
         }
     }
-    sum += acc.sum();
-    const __m256 inv = _mm256_set1_ps(float(1.0 / sum));
-    for (int32_t j = 0; j < n8; j += 8)
-        _mm256_storeu_ps(sc + j, round_half8(_mm256_mul_ps(_mm256_loadu_ps(sc + j), inv)));
-    const float invs = float(1.0 / sum);
-    for (int32_t j = n8; j < n; ++j) sc[j] = fp16_to_f32(f32_to_fp16(sc[j] * invs));
+    return sum + acc.sum();
+}
+
+// In place: p[0..k) -> half(p[j] * inv), the normalized probabilities as the reference rounds
+// them.
+inline void normalize_half(float* p, int k, float inv) {
+    const __m256 vinv = _mm256_set1_ps(inv);
+    int c = 0;
+    for (; c + 8 <= k; c += 8)
+        _mm256_storeu_ps(p + c, round_half8(_mm256_mul_ps(_mm256_loadu_ps(p + c), vinv)));
+    for (; c < k; ++c) p[c] = fp16_to_f32(f32_to_fp16(p[c] * inv));
 }
 
 template <int kAhead>
-void attention_simd(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
-                    int head_dim, float scale, float* scratch) {
+void attention_scores_avx2(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
+                           int32_t j0, int32_t j1, int hd, float scale, float* sc, size_t ld,
+                           float* row_max) {
     const int R = job.n_rows;
-    const int hd = head_dim;
-    int32_t n = 0;
-    for (int r = 0; r < R; ++r) n = std::max(n, job.n_vis[r]);
-    // scratch: scores [R, n] | Q8_0 query blocks. The F16 path's queries and 8 converted keys
-    // as floats live in a buffer per thread.
-    float* sc = scratch;
-    float* qbuf = sc + size_t(R) * size_t(n);
-    if (kv.type == DType::Q8_0)
-        scores_q8_0<kAhead>(job, kv, cells, n, hd, scale, sc, reinterpret_cast<BlockQ8_0*>(qbuf));
-    else {
-        const size_t hdp = size_t((hd + 7) & ~7);
-        thread_local std::vector<float> qk;
-        if (qk.size() < (size_t(R) + 8) * hdp) qk.resize((size_t(R) + 8) * hdp);
-        scores_f16<kAhead>(job, kv, cells, n, hd, scale, sc, qk.data(),
-                           qk.data() + size_t(R) * hdp);
+    if (kv.type == DType::Q8_0) {
+        thread_local std::vector<BlockQ8_0> qb;
+        if (qb.size() < size_t(R) * size_t(hd / kQK)) qb.resize(size_t(R) * size_t(hd / kQK));
+        scores_q8_0<kAhead>(job, kv, cells, j0, j1, hd, scale, sc, ld, row_max, qb.data());
+        return;
     }
-    for (int r = 0; r < R; ++r) {
-        if (job.n_vis[r] > 0) softmax_row(sc + size_t(r) * size_t(n), job.n_vis[r]);
-        std::fill(job.out[r], job.out[r] + hd, 0.0f);
-    }
-    // out_r += p_rj * v_j in cell order: V rows are converted kVB cells at a time, then each
-    // row's output is held in registers (32 floats at a time) across the block's cells.
+    // The F16 path's queries and 8 converted keys as floats live in a buffer per thread.
+    const size_t hdp = size_t((hd + 7) & ~7);
+    thread_local std::vector<float> qk;
+    if (qk.size() < (size_t(R) + 8) * hdp) qk.resize((size_t(R) + 8) * hdp);
+    scores_f16<kAhead>(job, kv, cells, j0, j1, hd, scale, sc, ld, row_max, qk.data(),
+                       qk.data() + size_t(R) * hdp);
+}
+
+// part_r = sum over the cells of [j0, j1) that row r sees of half(e * inv_r) * v, in cell order
+// (kernels.h attention_values): V rows are converted kVB cells at a time, then each row's output
+// is held in registers (32 floats at a time) across the block's cells.
+template <int kAhead>
+void attention_values_avx2(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
+                           int32_t j0, int32_t j1, int hd, float* sc, size_t ld, const float* inv,
+                           float* part) {
+    const int R = job.n_rows;
+    std::fill(part, part + size_t(R) * size_t(hd), 0.0f);
     constexpr int kVB = 16;
     thread_local std::vector<float> vbuf;
     if (vbuf.size() < size_t(kVB) * size_t(hd)) vbuf.resize(size_t(kVB) * size_t(hd));
     float* vb = vbuf.data();
-    for (int32_t j0 = 0; j0 < n; j0 += kVB) {
-        const int g = std::min<int32_t>(kVB, n - j0);
-        prefetch_cells<kAhead>(kv.v, kv.row_bytes, cells, j0, j0 + kVB, n);
+    for (int32_t jb = j0; jb < j1; jb += kVB) {
+        const int g = std::min<int32_t>(kVB, j1 - jb);
+        prefetch_cells<kAhead>(kv.v, kv.row_bytes, cells, jb, jb + kVB, j1);
         for (int c = 0; c < g; ++c)
-            row_to_f32(kv.type, kv.v + size_t(cells[j0 + c]) * kv.row_bytes, hd, vb + c * hd);
+            row_to_f32(kv.type, kv.v + size_t(cells[jb + c]) * kv.row_bytes, hd, vb + c * hd);
         for (int r = 0; r < R; ++r) {
-            const int gv = std::min<int32_t>(g, job.n_vis[r] - j0);
+            const int gv = std::min<int32_t>(g, job.n_vis[r] - jb);
             if (gv <= 0) continue;
-            const float* p = sc + size_t(r) * size_t(n) + size_t(j0);
-            float* o = job.out[r];
+            float* p = sc + size_t(r) * ld + size_t(jb);
+            normalize_half(p, gv, inv[r]);
+            float* o = part + size_t(r) * size_t(hd);
             int d = 0;
             for (; d + 32 <= hd; d += 32) {
                 __m256 a0 = _mm256_loadu_ps(o + d), a1 = _mm256_loadu_ps(o + d + 8);

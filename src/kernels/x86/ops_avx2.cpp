@@ -135,7 +135,10 @@ void to_f16_avx2(const float* x, int64_t n, uint8_t* out) {
 void register_ops_avx2(KernelTable& t) {
     // Software prefetch of the KV rows on Intel only, as the AVX-512 level (attention_avx512.h):
     // a cold call 1.1x (F16) / 1.04x (Q8_0) as fast on the Intel Xeon kind (2026-12-03).
-    t.attention = cpu_features().vendor == "GenuineIntel" ? attention_simd<16> : attention_simd<0>;
+    if (cpu_features().vendor == "GenuineIntel")
+        t.attention = {attention_scores_avx2<16>, exp_span, attention_values_avx2<16>};
+    else
+        t.attention = {attention_scores_avx2<0>, exp_span, attention_values_avx2<0>};
     t.rms_norm = rms_norm_avx2;
     t.rope = rope_avx2;
     t.swiglu = swiglu_avx2;

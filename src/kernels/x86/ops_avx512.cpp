@@ -130,8 +130,10 @@ void to_f16_avx512(const float* x, int64_t n, uint8_t* out) {
 
 void register_ops_avx512(KernelTable& t) {
     // Software prefetch of the KV rows where it was measured to help (attention_avx512.h).
-    t.attention =
-        cpu_features().vendor == "GenuineIntel" ? attention_avx512<16> : attention_avx512<0>;
+    if (cpu_features().vendor == "GenuineIntel")
+        t.attention = {attention_scores_avx512<16>, softmax_exp16, attention_values_avx512<16>};
+    else
+        t.attention = {attention_scores_avx512<0>, softmax_exp16, attention_values_avx512<0>};
     t.rms_norm = rms_norm_avx512;
     t.rope = rope_avx512;
     t.swiglu = swiglu_avx512;
