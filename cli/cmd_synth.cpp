@@ -23,8 +23,15 @@ struct SynthCliOptions {
 
 // Where a checkout keeps the real vocabularies: `../shared` beside it (see shared/README.md).
 std::string family_vocab_file(SynthVocab v) {
-    return v == SynthVocab::Llama3 ? "golden/tokenizer/vocab/ggml-vocab-llama3.gguf"
-                                   : "models/tiny-qwen2-F16.gguf";
+    switch (v) {
+        case SynthVocab::Llama3:
+            return "golden/tokenizer/vocab/ggml-vocab-llama3.gguf";
+        case SynthVocab::Qwen2:
+            return "models/tiny-qwen2-F16.gguf";
+        case SynthVocab::Smollm:
+            break;
+    }
+    return {};  // none shared: synthesized
 }
 
 // The family's real vocabulary, searched in $PONDER_SHARED_DIR, ./shared, ../shared and the
@@ -41,8 +48,10 @@ std::string find_family_vocab(SynthVocab v) {
         dirs.push_back(exe.parent_path().parent_path().parent_path() / "shared");
         dirs.push_back(exe.parent_path().parent_path() / "shared");
     }
+    const std::string file = family_vocab_file(v);
+    if (file.empty()) return {};
     for (const auto& d : dirs) {
-        const fs::path p = d / family_vocab_file(v);
+        const fs::path p = d / file;
         if (fs::is_regular_file(p, ec)) return p.string();
     }
     return {};

@@ -122,6 +122,37 @@ const std::vector<SynthShape> kShapes = {
      .rope_high_freq = 4.0f,
      .rope_orig_ctx = 8192,
      .vocab = SynthVocab::Llama3},
+    // SmolLM2: Llama blocks, 3 and 5 KV heads (odd job counts for attention on 2 threads).
+    {.name = "smollm2-135m",
+     .model_name = "SmolLM2-135M",
+     .arch = "llama",
+     .n_vocab = 49152,
+     .n_embd = 576,
+     .n_layer = 30,
+     .n_head = 9,
+     .n_head_kv = 3,
+     .head_dim = 0,
+     .n_ff = 1536,
+     .n_ctx_train = 8192,
+     .rope_base = 100000.0f,
+     .rms_eps = 1e-5f,
+     .tied = true,
+     .vocab = SynthVocab::Smollm},
+    {.name = "smollm2-360m",
+     .model_name = "SmolLM2-360M",
+     .arch = "llama",
+     .n_vocab = 49152,
+     .n_embd = 960,
+     .n_layer = 32,
+     .n_head = 15,
+     .n_head_kv = 5,
+     .head_dim = 0,
+     .n_ff = 2560,
+     .n_ctx_train = 8192,
+     .rope_base = 100000.0f,
+     .rms_eps = 1e-5f,
+     .tied = true,
+     .vocab = SynthVocab::Smollm},
 };
 
 // GGUF token types (llama.cpp's llama_token_type).
@@ -325,7 +356,9 @@ void synth_vocab(const SynthShape& s, int32_t n_vocab, GgufWriter& out) {
     tokens.push_back("<|endoftext|>");
     types.push_back(kTokenControl);
     out.set_string("tokenizer.ggml.model", "gpt2");
-    out.set_string("tokenizer.ggml.pre", s.vocab == SynthVocab::Llama3 ? "llama-bpe" : "qwen2");
+    out.set_string("tokenizer.ggml.pre", s.vocab == SynthVocab::Llama3   ? "llama-bpe"
+                                         : s.vocab == SynthVocab::Smollm ? "smollm"
+                                                                         : "qwen2");
     out.set_array_strings("tokenizer.ggml.tokens", tokens);
     out.set_array_i32("tokenizer.ggml.token_type", types);
     out.set_array_strings("tokenizer.ggml.merges", merges);

@@ -12,7 +12,9 @@
 namespace ponder {
 
 // Which real vocabulary a model family uses (the tokenizer.* keys to copy when available).
-enum class SynthVocab { Qwen2, Llama3 };
+// SmolLM2's is not among the shared files: its files get a synthesized one (pre-tokenizer
+// "smollm").
+enum class SynthVocab { Qwen2, Llama3, Smollm };
 
 // The published configuration of a model (its Hugging Face config.json, as llama.cpp's converter
 // maps it to GGUF keys).
