@@ -155,6 +155,36 @@ TEST(Synth, Llama32WithTheLlama3VocabularyHasRopeFreqsAndDecodes) {
     EXPECT_LT(rms, 3.0);
 }
 
+TEST(Synth, SmolLm2WithASynthesizedVocabularyDecodes) {
+    test::TempDir dir;
+    SynthOptions o;
+    o.like = "smollm2-135m";
+    o.type = "Q4_0";
+    o.n_layers = 2;
+    o.n_threads = 2;
+    const std::string path = write_synth(dir, o);  // no vocab_path: synthesized
+    auto f = GgufFile::open(path);
+    // HuggingFaceTB/SmolLM2-135M config.json: hidden 576, 9 / 3 heads of 64, intermediate 1536,
+    // vocab 49152, rope_theta 100000, rms_norm_eps 1e-5, 8192 positions, tied embeddings.
+    EXPECT_EQ(f->get_string("general.architecture"), "llama");
+    EXPECT_EQ(f->get_int("llama.embedding_length"), 576);
+    EXPECT_EQ(f->get_int("llama.attention.head_count"), 9);
+    EXPECT_EQ(f->get_int("llama.attention.head_count_kv"), 3);
+    EXPECT_EQ(f->get_int("llama.feed_forward_length"), 1536);
+    EXPECT_EQ(f->get_int("llama.context_length"), 8192);
+    EXPECT_EQ(f->find_tensor("output.weight"), nullptr);
+    EXPECT_EQ(f->get_string("tokenizer.ggml.pre"), "smollm");
+    EXPECT_EQ(f->get_array("tokenizer.ggml.tokens").strings.size(), size_t(49152));
+    auto model = Model::load(path);
+    auto tok = Tokenizer::from_gguf(model->file());
+    const auto ids = tok->encode("small models, long thoughts", true, false);
+    ASSERT_FALSE(ids.empty());
+    EXPECT_EQ(tok->decode(ids, false), "small models, long thoughts");
+    const double rms = decode_rms(*model, ids);
+    EXPECT_GT(rms, 0.3);
+    EXPECT_LT(rms, 3.0);
+}
+
 TEST(Synth, SameSeedSameBytesOtherSeedOtherBytes) {
     SynthOptions o;
     o.like = "qwen3-0.6b";
