@@ -87,10 +87,10 @@ int main(int argc, char** argv) {
             std::memcpy(kc.data() + i, k.data() + (i / row % size_t(n)) * row, row);
             std::memcpy(vc.data() + i, v.data() + (i / row % size_t(n)) * row, row);
         }
-        for (int i = 0; i <= int(best_isa()); ++i) {
-            const AttentionSteps& steps = kernel_table(Isa(i)).attention;
+        for (const Isa lvl : supported_isas()) {
+            const AttentionSteps& steps = kernel_table(lvl).attention;
             double best = 1e30;
-            for (int rep = 0; rep < (i == 0 ? std::max(1, reps / 5) : reps); ++rep) {
+            for (int rep = 0; rep < (lvl == Isa::Scalar ? std::max(1, reps / 5) : reps); ++rep) {
                 const auto t0 = std::chrono::steady_clock::now();
                 attention_in_steps(steps, job, kv, cells.data(), hd, 0.125f, scratch.data());
                 best = std::min(
@@ -99,9 +99,9 @@ int main(int argc, char** argv) {
             }
             std::printf(
                 "%-5s %-7s rows=%d hd=%d cells=%d warm: %9.1f us per call, %6.1f ns per cell\n",
-                std::string(dtype_name(t)).c_str(), std::string(isa_name(Isa(i))).c_str(), rows, hd,
-                n, best * 1e6, best * 1e9 / n);
-            if (i == 0) continue;  // the scalar reference: too slow to sweep
+                std::string(dtype_name(t)).c_str(), std::string(isa_name(lvl)).c_str(), rows, hd, n,
+                best * 1e6, best * 1e9 / n);
+            if (lvl == Isa::Scalar) continue;  // the scalar reference: too slow to sweep
             best = 1e30;
             for (int rep = 0; rep < std::max(1, reps / 4); ++rep) {
                 const auto t0 = std::chrono::steady_clock::now();
@@ -116,8 +116,8 @@ int main(int argc, char** argv) {
             }
             std::printf(
                 "%-5s %-7s rows=%d hd=%d cells=%d cold: %9.1f us per call, %6.1f ns per cell\n",
-                std::string(dtype_name(t)).c_str(), std::string(isa_name(Isa(i))).c_str(), rows, hd,
-                n, best * 1e6 / kLayers, best * 1e9 / n / kLayers);
+                std::string(dtype_name(t)).c_str(), std::string(isa_name(lvl)).c_str(), rows, hd, n,
+                best * 1e6 / kLayers, best * 1e9 / n / kLayers);
         }
         // The same job with its spans shared out among T threads (attention_split, as a decode
         // step does when it has fewer jobs than threads), active level, warm.

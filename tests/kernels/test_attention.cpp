@@ -36,9 +36,7 @@ namespace ponder::kernels {
 namespace {
 
 std::vector<Isa> isas() {
-    std::vector<Isa> v;
-    for (int i = 0; i <= int(best_isa()); ++i) v.push_back(Isa(i));
-    return v;
+    return supported_isas();
 }
 
 // A cache of one layer: n_cells cells of n_kv heads, keys and values random normal.

@@ -77,8 +77,8 @@ Q4Matrix make_q4(int64_t n_rows, int64_t n_cols, uint32_t seed) {
 
 std::vector<Isa> isas_with_x8() {
     std::vector<Isa> v;
-    for (int i = 0; i <= int(best_isa()); ++i)
-        if (kernel_table(Isa(i)).gemm_q4_0x8.gemm) v.push_back(Isa(i));
+    for (const Isa lvl : supported_isas())
+        if (kernel_table(lvl).gemm_q4_0x8.gemm) v.push_back(lvl);
     return v;
 }
 
@@ -197,8 +197,8 @@ TEST(RepackQ4_0x8, MatmulRoutesRepackedMatrices) {
     const Isa saved = active_isa();
     const int64_t rows = 296, cols = 9 * kQK;
     const auto q = make_q4(rows, cols, 5);
-    for (int i = 0; i <= int(best_isa()); ++i) {
-        const Isa isa = Isa(i);
+    for (const Isa lvl : supported_isas()) {
+        const Isa isa = lvl;
         set_active_isa(isa);
         for (int64_t nt : {1, 3, 16}) {
             SCOPED_TRACE(std::string(isa_name(isa)) + " tokens=" + std::to_string(nt));
@@ -331,8 +331,8 @@ void check_x16(Isa isa, int64_t rows, int64_t nb, int64_t n_tokens, int64_t r0, 
 
 TEST(RepackQ5_0x16, KernelMatchesRowMajorAndReference) {
     std::vector<Isa> levels;
-    for (int i = 0; i <= int(best_isa()); ++i)
-        if (kernel_table(Isa(i)).gemm_q5_0x16.gemm) levels.push_back(Isa(i));
+    for (const Isa lvl : supported_isas())
+        if (kernel_table(lvl).gemm_q5_0x16.gemm) levels.push_back(lvl);
     if (levels.empty()) GTEST_SKIP() << "no level with a Q5_0x16 kernel on this CPU";
     for (Isa isa : levels) {
         uint32_t seed = 1;
@@ -352,8 +352,8 @@ TEST(RepackQ5_0x16, MatmulRoutesRepackedMatrices) {
     const Isa saved = active_isa();
     const int64_t rows = 304, cols = 9 * kQK;
     const auto q = make_q5(rows, cols, 5);
-    for (int i = 0; i <= int(best_isa()); ++i) {
-        const Isa isa = Isa(i);
+    for (const Isa lvl : supported_isas()) {
+        const Isa isa = lvl;
         set_active_isa(isa);
         for (int64_t nt : {1, 3, 16}) {
             SCOPED_TRACE(std::string(isa_name(isa)) + " tokens=" + std::to_string(nt));
@@ -590,8 +590,8 @@ void check_kx16(Isa isa, DType t, int64_t rows, int64_t nb, int64_t n_tokens, in
 TEST(RepackKx16, KernelsWithinBoundOfReference) {
     for (DType t : {DType::Q4_K, DType::Q6_K}) {
         std::vector<Isa> levels;
-        for (int i = 0; i <= int(best_isa()); ++i)
-            if (kx16_kernel(Isa(i), t).gemm) levels.push_back(Isa(i));
+        for (const Isa lvl : supported_isas())
+            if (kx16_kernel(lvl, t).gemm) levels.push_back(lvl);
         if (levels.empty()) GTEST_SKIP() << "no level with a K-quant x16 kernel on this CPU";
         for (Isa isa : levels) {
             uint32_t seed = 1;
@@ -615,8 +615,8 @@ TEST(RepackKx16, MatmulRoutesRepackedMatrices) {
     const int64_t rows = 304, cols = 2 * kQK_K;
     for (DType t : {DType::Q4_K, DType::Q6_K}) {
         const auto q = make_kx16(t, rows, cols, 5, false);
-        for (int i = 0; i <= int(best_isa()); ++i) {
-            const Isa isa = Isa(i);
+        for (const Isa lvl : supported_isas()) {
+            const Isa isa = lvl;
             set_active_isa(isa);
             for (int64_t nt : {1, 3, 16}) {
                 SCOPED_TRACE(std::string(isa_name(isa)) + " " + std::string(dtype_name(t)) +
@@ -667,8 +667,8 @@ Q8Matrix make_q8(int64_t n_rows, int64_t n_cols, uint32_t seed) {
 
 std::vector<Isa> isas_with_x16() {
     std::vector<Isa> v;
-    for (int i = 0; i <= int(best_isa()); ++i)
-        if (kernel_table(Isa(i)).gemm_q8_0x16.gemm) v.push_back(Isa(i));
+    for (const Isa lvl : supported_isas())
+        if (kernel_table(lvl).gemm_q8_0x16.gemm) v.push_back(lvl);
     return v;
 }
 
@@ -785,8 +785,8 @@ TEST(RepackQ8_0x16, MatmulRoutesRepackedMatrices) {
     const Isa saved = active_isa();
     const int64_t rows = 304, cols = 9 * kQK;
     const auto q = make_q8(rows, cols, 5);
-    for (int i = 0; i <= int(best_isa()); ++i) {
-        const Isa isa = Isa(i);
+    for (const Isa lvl : supported_isas()) {
+        const Isa isa = lvl;
         set_active_isa(isa);
         for (int64_t nt : {1, 3, 16}) {
             SCOPED_TRACE(std::string(isa_name(isa)) + " tokens=" + std::to_string(nt));
