@@ -6,7 +6,7 @@
 // quantized bit-identically, probabilities rounded to half, p * v summed in float in cell
 // order within spans of kAttentionSpan cells, the spans added in order). They differ in exp (a
 // polynomial of about 1-2 ulp against std::exp) and in the score sums: the SIMD kernels sum in
-// float (products exact; F16: 8 (AVX2) or 16 (AVX-512) lanes of hd / lanes products then a tree;
+// float (products exact; F16: 8 lanes per cell of hd / 8 products then a tree;
 // Q8_0: each exact integer block sum times d_k * d_q rounded once, then the block sum), a relative
 // score error of a few float ulps, i.e. a few 1e-7 absolute for scores of a few units. Either
 // change of an unrounded probability can move its half rounding by one half-ulp step (2^-11

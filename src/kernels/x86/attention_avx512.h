@@ -4,9 +4,11 @@
 //
 // Work per job (rows sharing one KV head and one cell list), in three passes over the cells:
 // 1. Scores, 16 cells at a time.
-//    - F16 K: each block of 16 keys is converted to floats once (L1 buffer) and every row takes
-//      16 dot products with it (16 lanes of dims), the 16 sums folded into one vector of 16
-//      scores by a shuffle tree (sum16x16).
+//    - F16 K: each block of 16 keys is converted to floats once (L1 buffer), two cells per
+//      vector (8 dims of each), and every row takes 8 vectors of dot products with it against
+//      its query's 8-dim groups (held twice), the 8 sums folded into one vector of 16 scores by
+//      a shuffle tree (sum8x2x8: 14 shuffles, where one cell per vector needed 30). Two rows at
+//      a time share the key loads.
 //    - Q8_0 K: lanes are cells. The 32 quants of a block of 16 keys are transposed by 4-byte
 //      groups (two unpack levels), so one `vpdpbusd` against the query's 4 bytes broadcast adds
 //      4 products for 16 cells; the signed keys enter as k + 128 (unsigned) and 128 * sum(q) is
@@ -14,10 +16,13 @@
 //      float.
 //    Each row's maximum is kept on the way (for the softmax).
 // 2. exp per row and span as attention_impl.h's exp_span, 16 lanes (same exp, sum in double);
-//    the probabilities are normalized and rounded to half by pass 3, 16 at a time, just before
-//    it uses them.
-// 3. part += p * v in float, in cell order per element within a span (as attention_impl.h): V
-//    rows converted 16 cells at a time, up to 4 rows x 64 dims of outputs held in registers.
+//    the probabilities are normalized and rounded to half by pass 3.
+// 3. part += p * v in float, in cell order per element within a span (as attention_impl.h):
+//    the span's probabilities normalized first, then rows in groups of up to 8 hold their
+//    outputs in registers over the whole span (up to 16 sums of 16 floats: 4 chunks of dims at a
+//    time for up to 3 rows, 2 for more) while each V row's chunks are converted straight from
+//    the cache, once per group. (Holding sums for 16 cells only and converting V through an L1
+//    buffer was half as fast: 53 vs 27 us for 7 rows x 4096 cells, warm.)
 // Software prefetch (kAhead cells ahead, both passes) by CPU vendor, chosen at registration
 // (ops_avx512.cpp): each (layer, head) of the cache is one contiguous array (kv_cache.h), which
 // AMD's hardware prefetchers stream well enough that prefetching 32 cells ahead made a cold
@@ -27,7 +32,7 @@
 //
 // Numerics against the reference (tests/kernels/test_attention.cpp states the bound): the query
 // is rounded exactly as the reference rounds it and every product q * k is exact, but the scores
-// are summed in float (F16: 16 lanes of hd / 16 products, then a tree; Q8_0: one rounding per
+// are summed in float (F16: 8 lanes of hd / 8 products, then a tree; Q8_0: one rounding per
 // block plus the block sum) where the reference sums in double: a relative score error of a few
 // float ulps, far below the half rounding of the probabilities, which it can move by one step.
 #pragma once
@@ -41,6 +46,7 @@
 
 #include "core/fp16.h"
 #include "core/quant_blocks.h"
+#include "kernels/attention_groups.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/kernels_ref.h"
@@ -61,29 +67,30 @@ inline __mmask16 lanes16(int k) {
     return k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << k) - 1u);
 }
 
-// The input slot whose sum lands in lane i of sum16x16 (an involution).
-constexpr int sum16_slot(int i) {
-    return 4 * (i % 4) + i / 4;
+// F16 scores hold two cells per accumulator: lanes 0-7 partial sums (8 dims apart) of cell
+// pair_a(i), lanes 8-15 of cell pair_b(i); sum8x2x8 then leaves cell c's score in lane c.
+constexpr int pair_a(int i) {
+    return (i % 2) * 8 + i / 2;
+}
+constexpr int pair_b(int i) {
+    return pair_a(i) + 4;
 }
 
-// Lane i of the result = the sum of the 16 lanes of a[sum16_slot(i)].
-inline __m512 sum16x16(const __m512* a) {
-    __m512 b[8], c[4], d[2];
-    // b[i]: 128-bit lanes 0-1 partial sums of a[2i], lanes 2-3 of a[2i + 1].
-    for (int i = 0; i < 8; ++i)
-        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    // c[i]: 128-bit lane L holds 4 partial sums of a[4i + L].
-    for (int i = 0; i < 4; ++i)
-        c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    // d[m]: lane L holds 2 partial sums of a[8m + L], then 2 of a[8m + 4 + L].
-    for (int m = 0; m < 2; ++m)
-        d[m] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * m], c[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_ps(c[2 * m], c[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    // Lane 4L + w: the sum of a[L + 4w].
-    return _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(3, 1, 3, 1)));
+// Lane c = the sum of the 8 lanes of cell c in a[0..8) (laid out as pair_a / pair_b say).
+inline __m512 sum8x2x8(const __m512* a) {
+    __m512 b[4], c[2];
+    // b[m], 128-bit lane L: 4 partial sums of cell pair_a(2m), pair_b(2m), pair_a(2m + 1),
+    // pair_b(2m + 1) for L = 0..3.
+    for (int m = 0; m < 4; ++m)
+        b[m] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * m], a[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(a[2 * m], a[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    // c[n], lane L: 2 partial sums of b[2n]'s cell L, then 2 of b[2n + 1]'s.
+    for (int n = 0; n < 2; ++n)
+        c[n] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * n], b[2 * n + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(b[2 * n], b[2 * n + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    // Lane 4L + w: b[w]'s cell L, which pair_a / pair_b make cell 4L + w.
+    return _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
 // Halves h[0, 16) (only the lanes of m) as 16 floats, zeros elsewhere. Full chunks use a plain
@@ -134,6 +141,25 @@ inline void prefetch_block(const uint8_t* base, size_t row_bytes, const int32_t*
     }
 }
 
+// Eight accumulators of RB rows over one block of 16 keys (kb: ngr groups of 8 dims, each 8
+// vectors of two cells as pair_a / pair_b; qp: each row's ngr query groups, twice over), folded
+// into the 16 cells' sums.
+template <int RB>
+inline void f16_block_dots(const float* qp, int ngr, const float* kb, __m512* out) {
+    __m512 a[RB][8];
+    for (int r = 0; r < RB; ++r)
+        for (int i = 0; i < 8; ++i) a[r][i] = _mm512_setzero_ps();
+    for (int g = 0; g < ngr; ++g) {
+        __m512 qv[RB];
+        for (int r = 0; r < RB; ++r) qv[r] = _mm512_load_ps(qp + (size_t(r) * ngr + g) * 16);
+        for (int i = 0; i < 8; ++i) {
+            const __m512 k = _mm512_load_ps(kb + (size_t(g) * 8 + i) * 16);
+            for (int r = 0; r < RB; ++r) a[r][i] = _mm512_fmadd_ps(qv[r], k, a[r][i]);
+        }
+    }
+    for (int r = 0; r < RB; ++r) out[r] = sum8x2x8(a[r]);
+}
+
 // sc[r * ld + j] = scale * q_r . k_j for every row r and j in [j0, j1), j < n_vis[r] (F16 keys,
 // any hd); row_max[r] = the largest of these.
 template <int kAhead>
@@ -141,19 +167,22 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
                     int32_t j0, int32_t j1, int hd, float scale, float* sc, size_t ld,
                     float* row_max) {
     const int R = job.n_rows;
-    const int nch = (hd + 15) / 16;
-    const int hdp = nch * 16;
-    const __mmask16 tail = lanes16(hd - (nch - 1) * 16);
+    const int ngr = (hd + 7) / 8;  // groups of 8 dims
+    const __mmask8 tail = __mmask8((1u << (hd - (ngr - 1) * 8)) - 1u);
     Att512Buffers& buf = att512_buffers();
-    float* qh = buf.qf(size_t(R) * size_t(nch));
-    float* kb = buf.kvf(16 * size_t(nch));
-    // The queries rounded to half, zeros past hd (vector conversions: this runs once per call,
-    // and attention_split makes a call per span).
+    float* qp = buf.qf(size_t(R) * size_t(ngr));
+    float* kb = buf.kvf(8 * size_t(ngr));
+    // The queries rounded to half, each group of 8 dims twice (the two cells of a vector), zeros
+    // past hd (vector conversions: this runs once per call, and attention_split makes a call per
+    // span).
     for (int r = 0; r < R; ++r)
-        for (int ch = 0; ch < nch; ++ch) {
-            const __mmask16 m = ch == nch - 1 ? tail : __mmask16(0xFFFF);
-            _mm512_store_ps(qh + r * hdp + ch * 16,
-                            round_half16(_mm512_maskz_loadu_ps(m, job.q[r] + ch * 16)));
+        for (int g = 0; g < ngr; ++g) {
+            const __mmask8 m = g == ngr - 1 ? tail : __mmask8(0xFF);
+            const __m256 h =
+                _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_maskz_loadu_ps(m, job.q[r] + g * 8),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            _mm512_store_ps(qp + (size_t(r) * ngr + g) * 16,
+                            _mm512_insertf32x8(_mm512_castps256_ps512(h), h, 1));
         }
     const __m512 vscale = _mm512_set1_ps(scale);
     int32_t idx[16];
@@ -162,29 +191,44 @@ void scores_f16_512(const AttentionRows& job, const KvHeadView& kv, const int32_
     for (int32_t jb = j0; jb < j1; jb += 16) {
         block_cells(cells, jb, j1, idx);
         prefetch_block<kAhead>(kv.k, kv.row_bytes, cells, jb, j1);
-        // Converted keys, cell c at kb + c * hdp (zeros past hd).
-        for (int c = 0; c < 16; ++c) {
-            const auto* h = reinterpret_cast<const uint16_t*>(kv.k + size_t(idx[c]) * kv.row_bytes);
-            for (int ch = 0; ch < nch; ++ch) {
-                const __mmask16 m = ch == nch - 1 ? tail : __mmask16(0xFFFF);
-                _mm512_store_ps(kb + c * hdp + ch * 16, load_half16(h + ch * 16, m));
+        // The 16 keys converted once, two cells per vector.
+        for (int i = 0; i < 8; ++i) {
+            const auto* ha =
+                reinterpret_cast<const uint16_t*>(kv.k + size_t(idx[pair_a(i)]) * kv.row_bytes);
+            const auto* hb =
+                reinterpret_cast<const uint16_t*>(kv.k + size_t(idx[pair_b(i)]) * kv.row_bytes);
+            for (int g = 0; g < ngr; ++g) {
+                __m128i xa, xb;
+                if (g == ngr - 1 && tail != __mmask8(0xFF)) {
+                    xa = _mm_maskz_loadu_epi16(tail, ha + g * 8);
+                    xb = _mm_maskz_loadu_epi16(tail, hb + g * 8);
+                } else {
+                    xa = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ha + g * 8));
+                    xb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hb + g * 8));
+                }
+                _mm512_store_ps(
+                    kb + (size_t(g) * 8 + i) * 16,
+                    _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(xa), xb, 1)));
             }
         }
         const __mmask16 store = lanes16(j1 - jb);
-        for (int r = 0; r < R; ++r) {
-            if (jb >= job.n_vis[r]) continue;
-            const float* q = qh + r * hdp;
-            __m512 acc[16];
-            for (int s = 0; s < 16; ++s) acc[s] = _mm512_setzero_ps();
-            for (int ch = 0; ch < nch; ++ch) {
-                const __m512 qv = _mm512_load_ps(q + ch * 16);
-                for (int s = 0; s < 16; ++s)
-                    acc[s] = _mm512_fmadd_ps(qv, _mm512_load_ps(kb + sum16_slot(s) * hdp + ch * 16),
-                                             acc[s]);
-            }
-            const __m512 v = _mm512_mul_ps(sum16x16(acc), vscale);
+        auto finish = [&](int r, __m512 dots) {
+            const __m512 v = _mm512_mul_ps(dots, vscale);
             _mm512_mask_storeu_ps(sc + size_t(r) * ld + size_t(jb), store, v);
             mx[r] = _mm512_mask_max_ps(mx[r], lanes16(job.n_vis[r] - jb), mx[r], v);
+        };
+        int r = 0;
+        for (; r + 2 <= R; r += 2) {  // two rows share each key load
+            if (jb >= job.n_vis[r] && jb >= job.n_vis[r + 1]) continue;
+            __m512 d[2];
+            f16_block_dots<2>(qp + size_t(r) * ngr * 16, ngr, kb, d);
+            if (jb < job.n_vis[r]) finish(r, d[0]);
+            if (jb < job.n_vis[r + 1]) finish(r + 1, d[1]);
+        }
+        if (r < R && jb < job.n_vis[r]) {
+            __m512 d[1];
+            f16_block_dots<1>(qp + size_t(r) * ngr * 16, ngr, kb, d);
+            finish(r, d[0]);
         }
     }
     for (int r = 0; r < R; ++r) row_max[r] = _mm512_reduce_max_ps(mx[r]);
@@ -312,51 +356,6 @@ inline void normalize_half16(float* p, int k, float inv) {
         p, m, round_half16(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p), _mm512_set1_ps(inv))));
 }
 
-// out_r[ch0 * 16 ...] += sum over cells c in [c0, c1) of p_r[c] * vb[c] for RB rows and NC
-// 16-float chunks (masks: the last chunk's tail).
-template <int RB, int NC>
-inline void v_accumulate(float* const* out, const float* const* p, const float* vb, int hdp,
-                         int ch0, int c0, int c1, __mmask16 last_mask, int nch) {
-    __m512 acc[RB][NC];
-    __mmask16 m[NC];
-    for (int k = 0; k < NC; ++k) m[k] = ch0 + k == nch - 1 ? last_mask : __mmask16(0xFFFF);
-    for (int r = 0; r < RB; ++r)
-        for (int k = 0; k < NC; ++k)
-            acc[r][k] = _mm512_maskz_loadu_ps(m[k], out[r] + (ch0 + k) * 16);
-    for (int c = c0; c < c1; ++c) {
-        __m512 v[NC];
-        for (int k = 0; k < NC; ++k) v[k] = _mm512_load_ps(vb + c * hdp + (ch0 + k) * 16);
-        for (int r = 0; r < RB; ++r) {
-            const __m512 pc = _mm512_set1_ps(p[r][c]);
-            for (int k = 0; k < NC; ++k) acc[r][k] = _mm512_fmadd_ps(pc, v[k], acc[r][k]);
-        }
-    }
-    for (int r = 0; r < RB; ++r)
-        for (int k = 0; k < NC; ++k)
-            _mm512_mask_storeu_ps(out[r] + (ch0 + k) * 16, m[k], acc[r][k]);
-}
-
-template <int RB>
-inline void v_accumulate_rows(float* const* out, const float* const* p, const float* vb, int hdp,
-                              int c0, int c1, __mmask16 last_mask, int nch) {
-    for (int ch0 = 0; ch0 < nch; ch0 += 4) {
-        switch (std::min(4, nch - ch0)) {
-            case 4:
-                v_accumulate<RB, 4>(out, p, vb, hdp, ch0, c0, c1, last_mask, nch);
-                break;
-            case 3:
-                v_accumulate<RB, 3>(out, p, vb, hdp, ch0, c0, c1, last_mask, nch);
-                break;
-            case 2:
-                v_accumulate<RB, 2>(out, p, vb, hdp, ch0, c0, c1, last_mask, nch);
-                break;
-            default:
-                v_accumulate<RB, 1>(out, p, vb, hdp, ch0, c0, c1, last_mask, nch);
-                break;
-        }
-    }
-}
-
 template <int kAhead>
 void attention_scores_avx512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
                              int32_t j0, int32_t j1, int hd, float scale, float* sc, size_t ld,
@@ -371,83 +370,118 @@ void attention_scores_avx512(const AttentionRows& job, const KvHeadView& kv, con
     }
 }
 
+// Chunk k of 16 dims of a V row as floats: F16 (kMasked: only the lanes of m, where the row
+// ends) or Q8_0 (d * q of half a block; Q8_0 heads are whole blocks).
+template <DType kType, bool kMasked>
+inline __m512 v_chunk(const uint8_t* row, int k, __mmask16 m) {
+    if constexpr (kType == DType::F16) {
+        const auto* h = reinterpret_cast<const uint16_t*>(row) + 16 * k;
+        return _mm512_cvtph_ps(kMasked ? _mm256_maskz_loadu_epi16(m, h)
+                                       : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h)));
+    } else {
+        const auto* b = reinterpret_cast<const BlockQ8_0*>(row) + k / 2;
+        const __m128i q8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs + 16 * (k % 2)));
+        return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b->d)),
+                             _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q8)));
+    }
+}
+
+// out_r[16 ch0 ..) += sum over cells c in [c0, c1) of p_r[c] * v_c for RB rows and the NC
+// chunks from ch0 (kMasked: the last of them is the head's last, with lanes m_last), the sums
+// held in registers over the whole range. Each V row's chunks are converted once for all RB
+// rows. kAhead > 0: prefetch the V rows of the cells that far ahead (n: the span's end).
+template <DType kType, int RB, int NC, bool kMasked, int kAhead>
+inline void v_accumulate(float* const* out, const float* const* p, const KvHeadView& kv,
+                         const int32_t* cells, int32_t c0, int32_t c1, int32_t n, int ch0,
+                         __mmask16 m_last) {
+    __m512 acc[RB][NC];
+    __mmask16 m[NC];
+    for (int k = 0; k < NC; ++k) m[k] = kMasked && k == NC - 1 ? m_last : __mmask16(0xFFFF);
+    for (int r = 0; r < RB; ++r)
+        for (int k = 0; k < NC; ++k)
+            acc[r][k] = _mm512_maskz_loadu_ps(m[k], out[r] + (ch0 + k) * 16);
+    for (int32_t c = c0; c < c1; ++c) {
+        if constexpr (kAhead > 0) {
+            if (c + kAhead < n) {
+                const char* pf =
+                    reinterpret_cast<const char*>(kv.v + size_t(cells[c + kAhead]) * kv.row_bytes);
+                for (size_t o = 0; o < kv.row_bytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+            }
+        }
+        const uint8_t* row = kv.v + size_t(cells[c]) * kv.row_bytes;
+        __m512 v[NC];
+        for (int k = 0; k < NC; ++k)
+            v[k] = kMasked && k == NC - 1 ? v_chunk<kType, true>(row, ch0 + k, m_last)
+                                          : v_chunk<kType, false>(row, ch0 + k, m_last);
+        for (int r = 0; r < RB; ++r) {
+            const __m512 pc = _mm512_set1_ps(p[r][c]);
+            for (int k = 0; k < NC; ++k) acc[r][k] = _mm512_fmadd_ps(pc, v[k], acc[r][k]);
+        }
+    }
+    for (int r = 0; r < RB; ++r)
+        for (int k = 0; k < NC; ++k)
+            _mm512_mask_storeu_ps(out[r] + (ch0 + k) * 16, m[k], acc[r][k]);
+}
+
+// Chunks of 16 dims per pass over the cells for RB rows: at most 16 sums in registers.
+constexpr int chunks_per_pass_512(int rb) {
+    return rb <= 3 ? 4 : 2;
+}
+
+// v_accumulate for RB rows over all chunks (as many per pass as chunks_per_pass_512 says).
+// Prefetches (kAhead) in the first pass only.
+template <DType kType, int RB, int kAhead>
+void v_accumulate_chunks(float* const* out, const float* const* p, const KvHeadView& kv,
+                         const int32_t* cells, int32_t c0, int32_t c1, int32_t n, int nch,
+                         __mmask16 m_last, bool prefetch) {
+    constexpr int NC = chunks_per_pass_512(RB);
+    const bool masked = m_last != __mmask16(0xFFFF);
+    for (int ch0 = 0; ch0 < nch; ch0 += NC) {
+        const bool pf = kAhead > 0 && prefetch && ch0 == 0;
+        const bool mk = masked && ch0 + NC >= nch;
+        with_count<NC>(nch - ch0, [&]<int C>() {
+            if (mk && pf)
+                v_accumulate<kType, RB, C, true, kAhead>(out, p, kv, cells, c0, c1, n, ch0, m_last);
+            else if (mk)
+                v_accumulate<kType, RB, C, true, 0>(out, p, kv, cells, c0, c1, n, ch0, m_last);
+            else if (pf)
+                v_accumulate<kType, RB, C, false, kAhead>(out, p, kv, cells, c0, c1, n, ch0,
+                                                          m_last);
+            else
+                v_accumulate<kType, RB, C, false, 0>(out, p, kv, cells, c0, c1, n, ch0, m_last);
+        });
+    }
+}
+
 // part_r = sum over the cells of [j0, j1) that row r sees of half(e * inv_r) * v, in cell order
-// (kernels.h attention_values).
+// (kernels.h attention_values), by attention_groups.h's row groups.
+template <DType kType, int kAhead>
+void values_512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t j0,
+                int32_t j1, int hd, float* sc, size_t ld, const float* inv, float* part) {
+    const int nch = (hd + 15) / 16;
+    const __mmask16 m_last = lanes16(hd - (nch - 1) * 16);
+    values_in_row_groups(
+        job, j0, j1, hd, sc, ld, inv, part,
+        [](float* p, int32_t n, float inv_r) {
+            for (int32_t j = 0; j < n; j += 16)
+                normalize_half16(p + j, std::min<int32_t>(16, n - j), inv_r);
+        },
+        [&](int rb, float* const* out, const float* const* p, int32_t c0, int32_t c1, bool first) {
+            with_count<kValueRowGroup>(rb, [&]<int RB>() {
+                v_accumulate_chunks<kType, RB, kAhead>(out, p, kv, cells, c0, c1, j1, nch, m_last,
+                                                       first);
+            });
+        });
+}
+
 template <int kAhead>
 void attention_values_avx512(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
                              int32_t j0, int32_t j1, int head_dim, float* sc, size_t ld,
                              const float* inv, float* part) {
-    const int R = job.n_rows;
-    const int hd = head_dim;
-    std::fill(part, part + size_t(R) * size_t(hd), 0.0f);
-    const int nch = (hd + 15) / 16;
-    const int hdp = nch * 16;
-    const __mmask16 last_mask = lanes16(hd - (nch - 1) * 16);
-    float* vb = att512_buffers().kvf(16 * size_t(nch));
-    int32_t idx[16];
-    for (int32_t jb = j0; jb < j1; jb += 16) {
-        const int g = std::min<int32_t>(16, j1 - jb);
-        block_cells(cells, jb, j1, idx);
-        prefetch_block<kAhead>(kv.v, kv.row_bytes, cells, jb, j1);
-        for (int c = 0; c < g; ++c) {
-            const uint8_t* src = kv.v + size_t(idx[c]) * kv.row_bytes;
-            float* dst = vb + c * hdp;
-            if (kv.type == DType::F16) {
-                const auto* h = reinterpret_cast<const uint16_t*>(src);
-                for (int ch = 0; ch < nch; ++ch) {
-                    const __mmask16 m = ch == nch - 1 ? last_mask : __mmask16(0xFFFF);
-                    _mm512_store_ps(dst + ch * 16, load_half16(h + ch * 16, m));
-                }
-            } else {
-                const auto* b = reinterpret_cast<const BlockQ8_0*>(src);
-                for (int k = 0; k < hd / kQK; ++k) {
-                    const __m512 d = _mm512_set1_ps(_cvtsh_ss(b[k].d));
-                    for (int i = 0; i < 2; ++i) {
-                        const __m128i q8 =
-                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[k].qs + 16 * i));
-                        _mm512_store_ps(
-                            dst + k * kQK + 16 * i,
-                            _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q8))));
-                    }
-                }
-            }
-        }
-        // Rows in groups of up to 4: the cells all of a group see together, then each row's rest.
-        for (int r0 = 0; r0 < R; r0 += 4) {
-            const int rb = std::min(4, R - r0);
-            float* out[4];
-            const float* p[4];
-            int gmin = g;
-            for (int i = 0; i < rb; ++i) {
-                const int r = r0 + i;
-                out[i] = part + size_t(r) * size_t(hd);
-                float* pr = sc + size_t(r) * ld + size_t(jb);
-                p[i] = pr;
-                const int gv = std::max(0, std::min<int>(g, job.n_vis[r] - jb));
-                if (gv > 0) normalize_half16(pr, gv, inv[r]);
-                gmin = std::min(gmin, gv);
-            }
-            switch (rb) {
-                case 4:
-                    v_accumulate_rows<4>(out, p, vb, hdp, 0, gmin, last_mask, nch);
-                    break;
-                case 3:
-                    v_accumulate_rows<3>(out, p, vb, hdp, 0, gmin, last_mask, nch);
-                    break;
-                case 2:
-                    v_accumulate_rows<2>(out, p, vb, hdp, 0, gmin, last_mask, nch);
-                    break;
-                default:
-                    v_accumulate_rows<1>(out, p, vb, hdp, 0, gmin, last_mask, nch);
-                    break;
-            }
-            for (int i = 0; i < rb; ++i) {
-                const int gv = std::min<int>(g, job.n_vis[r0 + i] - jb);
-                if (gv > gmin)
-                    v_accumulate_rows<1>(out + i, p + i, vb, hdp, gmin, gv, last_mask, nch);
-            }
-        }
-    }
+    if (kv.type == DType::Q8_0)
+        values_512<DType::Q8_0, kAhead>(job, kv, cells, j0, j1, head_dim, sc, ld, inv, part);
+    else
+        values_512<DType::F16, kAhead>(job, kv, cells, j0, j1, head_dim, sc, ld, inv, part);
 }
 
 }  // namespace

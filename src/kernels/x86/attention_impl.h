@@ -4,13 +4,16 @@
 // (anonymous namespace).
 //
 // One call handles up to kMaxAttentionRows query rows that share one KV head and one cell list:
-// each K and V row is read once (F16 keys and all values converted to floats, Q8_0 keys
-// transposed 8 cells at a time) and used by every row of the job.
+// each K row is read once (F16 keys converted to floats, Q8_0 keys transposed 8 cells at a
+// time) and used by every row of the job; each V row once per group of up to 8 rows, whose
+// outputs stay in registers over the span (up to 12 sums of 8 floats) while its chunks are
+// converted straight from the cache.
 //
 // Numerics (the reference is ref::attention; tests/kernels/test_attention.cpp states bounds):
 // - F16 K: the query rounded to half, products q*k exact in float, summed in float (8 lanes of
-//   hd / 8 products, then a tree), as the AVX-512 kernel: a relative score error of a few float
-//   ulps against the reference's double sum, far below the half rounding of the probabilities.
+//   hd / 8 products, then a tree), as the AVX-512 kernel (8 lanes per cell there too): a relative
+//   score error of a few float ulps against the reference's double sum, far below the half rounding
+//   of the probabilities.
 // - Q8_0 K: the query quantized as ref::quantize_q8_0 (bit-identical), per block the exact
 //   integer dot product times d_k * d_q (exact in float) added with one float FMA, as the
 //   AVX-512 kernel: one rounding per block where the reference sums in double.
@@ -30,6 +33,7 @@
 
 #include "core/fp16.h"
 #include "core/quant_blocks.h"
+#include "kernels/attention_groups.h"
 #include "kernels/dispatch.h"
 #include "kernels/ref/kernels_ref.h"
 #include "kernels/x86/vmath.h"
@@ -65,26 +69,14 @@ struct AccD {
 
 // ---- K / V row conversion -----------------------------------------------------------------------
 
-// One head's row (hd elements) of an F16 or Q8_0 cache to floats.
-inline void row_to_f32(DType type, const uint8_t* src, int hd, float* dst) {
-    if (type == DType::F16) {
-        const auto* h = reinterpret_cast<const uint16_t*>(src);
-        int d = 0;
-        for (; d + 8 <= hd; d += 8)
-            _mm256_storeu_ps(
-                dst + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d))));
-        for (; d < hd; ++d) dst[d] = fp16_to_f32(h[d]);
-        return;
-    }
-    const auto* b = reinterpret_cast<const BlockQ8_0*>(src);
-    for (int k = 0; k < hd / kQK; ++k) {
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[k].d));
-        for (int i = 0; i < kQK; i += 8) {
-            const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[k].qs + i));
-            const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
-            _mm256_storeu_ps(dst + k * kQK + i, _mm256_mul_ps(d, q));
-        }
-    }
+// One head's row (hd elements) of an F16 cache to floats (the F16 score path's keys).
+inline void f16_row_to_f32(const uint8_t* src, int hd, float* dst) {
+    const auto* h = reinterpret_cast<const uint16_t*>(src);
+    int d = 0;
+    for (; d + 8 <= hd; d += 8)
+        _mm256_storeu_ps(dst + d,
+                         _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d))));
+    for (; d < hd; ++d) dst[d] = fp16_to_f32(h[d]);
 }
 
 // ---- the kernel --------------------------------------------------------------------------------
@@ -163,8 +155,8 @@ void scores_f16(const AttentionRows& job, const KvHeadView& kv, const int32_t* c
         prefetch_cells<kAhead>(kv.k, kv.row_bytes, cells, jb, jb + 8, j1);
         // Keys of cells jb.. (the last one repeated past j1: their scores are not kept).
         for (int c = 0; c < 8; ++c)
-            row_to_f32(DType::F16, kv.k + size_t(cells[jb + std::min(c, g - 1)]) * kv.row_bytes, hd,
-                       kf + c * hdp);
+            f16_row_to_f32(kv.k + size_t(cells[jb + std::min(c, g - 1)]) * kv.row_bytes, hd,
+                           kf + c * hdp);
         for (int r = 0; r < R; ++r) {
             if (jb >= job.n_vis[r]) continue;
             const float* q = qf + r * hdp;
@@ -333,60 +325,128 @@ void attention_scores_avx2(const AttentionRows& job, const KvHeadView& kv, const
                        qk.data() + size_t(R) * hdp);
 }
 
+// Chunk k of 8 dims of a V row as floats: F16 (kTail: the row's last kTail-long piece, read
+// without passing its end) or Q8_0 (d * q of a quarter block; Q8_0 heads are whole blocks).
+template <DType kType, bool kTail>
+inline __m256 v_chunk8(const uint8_t* row, int k, int tail) {
+    if constexpr (kType == DType::F16) {
+        const auto* h = reinterpret_cast<const uint16_t*>(row) + 8 * k;
+        if constexpr (kTail) {
+            alignas(16) uint16_t t[8] = {};
+            std::memcpy(t, h, size_t(tail) * sizeof(uint16_t));
+            return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+        }
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+    } else {
+        const auto* b = reinterpret_cast<const BlockQ8_0*>(row) + k / 4;
+        const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b->qs + 8 * (k % 4)));
+        return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d)),
+                             _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)));
+    }
+}
+
+// out_r[8 ch0 ..) += sum over cells c in [c0, c1) of p_r[c] * v_c for RB rows and the NC
+// chunks of 8 dims from ch0 (kTail: the last of them is the head's last, tail dims long), the
+// sums held in registers over the whole range; each V row's chunks converted once for all RB
+// rows. kAhead > 0: prefetch the V rows of the cells that far ahead (n: the span's end).
+template <DType kType, int RB, int NC, bool kTail, int kAhead>
+inline void v_accumulate8(float* const* out, const float* const* p, const KvHeadView& kv,
+                          const int32_t* cells, int32_t c0, int32_t c1, int32_t n, int ch0,
+                          int tail) {
+    __m256 acc[RB][NC];
+    alignas(32) float t[8] = {};
+    for (int r = 0; r < RB; ++r)
+        for (int k = 0; k < NC; ++k) {
+            if (kTail && k == NC - 1) {
+                std::memcpy(t, out[r] + (ch0 + k) * 8, size_t(tail) * sizeof(float));
+                acc[r][k] = _mm256_load_ps(t);
+            } else {
+                acc[r][k] = _mm256_loadu_ps(out[r] + (ch0 + k) * 8);
+            }
+        }
+    for (int32_t c = c0; c < c1; ++c) {
+        if constexpr (kAhead > 0) {
+            if (c + kAhead < n) {
+                const char* pf =
+                    reinterpret_cast<const char*>(kv.v + size_t(cells[c + kAhead]) * kv.row_bytes);
+                for (size_t o = 0; o < kv.row_bytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+            }
+        }
+        const uint8_t* row = kv.v + size_t(cells[c]) * kv.row_bytes;
+        __m256 v[NC];
+        for (int k = 0; k < NC; ++k)
+            v[k] = kTail && k == NC - 1 ? v_chunk8<kType, true>(row, ch0 + k, tail)
+                                        : v_chunk8<kType, false>(row, ch0 + k, tail);
+        for (int r = 0; r < RB; ++r) {
+            const __m256 pc = _mm256_broadcast_ss(p[r] + c);
+            for (int k = 0; k < NC; ++k) acc[r][k] = _mm256_fmadd_ps(pc, v[k], acc[r][k]);
+        }
+    }
+    for (int r = 0; r < RB; ++r)
+        for (int k = 0; k < NC; ++k) {
+            if (kTail && k == NC - 1) {
+                _mm256_store_ps(t, acc[r][k]);
+                std::memcpy(out[r] + (ch0 + k) * 8, t, size_t(tail) * sizeof(float));
+            } else {
+                _mm256_storeu_ps(out[r] + (ch0 + k) * 8, acc[r][k]);
+            }
+        }
+}
+
+// Chunks of 8 dims per pass over the cells for RB rows: at most 12 sums in registers (16 in
+// all, with the chunks and the probability).
+constexpr int chunks_per_pass_avx2(int rb) {
+    return rb <= 2 ? 4 : rb <= 6 ? 2 : 1;
+}
+
+// v_accumulate8 for RB rows over all chunks (as many per pass as chunks_per_pass_avx2 says).
+// Prefetches (kAhead) in the first pass only.
+template <DType kType, int RB, int kAhead>
+void v_accumulate8_chunks(float* const* out, const float* const* p, const KvHeadView& kv,
+                          const int32_t* cells, int32_t c0, int32_t c1, int32_t n, int nch,
+                          int tail, bool prefetch) {
+    constexpr int NC = chunks_per_pass_avx2(RB);
+    for (int ch0 = 0; ch0 < nch; ch0 += NC) {
+        const bool pf = kAhead > 0 && prefetch && ch0 == 0;
+        const bool tl = tail < 8 && ch0 + NC >= nch;
+        with_count<NC>(nch - ch0, [&]<int C>() {
+            if (tl && pf)
+                v_accumulate8<kType, RB, C, true, kAhead>(out, p, kv, cells, c0, c1, n, ch0, tail);
+            else if (tl)
+                v_accumulate8<kType, RB, C, true, 0>(out, p, kv, cells, c0, c1, n, ch0, tail);
+            else if (pf)
+                v_accumulate8<kType, RB, C, false, kAhead>(out, p, kv, cells, c0, c1, n, ch0, tail);
+            else
+                v_accumulate8<kType, RB, C, false, 0>(out, p, kv, cells, c0, c1, n, ch0, tail);
+        });
+    }
+}
+
 // part_r = sum over the cells of [j0, j1) that row r sees of half(e * inv_r) * v, in cell order
-// (kernels.h attention_values): V rows are converted kVB cells at a time, then each row's output
-// is held in registers (32 floats at a time) across the block's cells.
+// (kernels.h attention_values), by attention_groups.h's row groups.
+template <DType kType, int kAhead>
+void values_avx2(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells, int32_t j0,
+                 int32_t j1, int hd, float* sc, size_t ld, const float* inv, float* part) {
+    const int nch = (hd + 7) / 8;
+    const int tail = hd - (nch - 1) * 8;  // dims in the last chunk (8: a whole one)
+    values_in_row_groups(
+        job, j0, j1, hd, sc, ld, inv, part, normalize_half,
+        [&](int rb, float* const* out, const float* const* p, int32_t c0, int32_t c1, bool first) {
+            with_count<kValueRowGroup>(rb, [&]<int RB>() {
+                v_accumulate8_chunks<kType, RB, kAhead>(out, p, kv, cells, c0, c1, j1, nch, tail,
+                                                        first);
+            });
+        });
+}
+
 template <int kAhead>
 void attention_values_avx2(const AttentionRows& job, const KvHeadView& kv, const int32_t* cells,
                            int32_t j0, int32_t j1, int hd, float* sc, size_t ld, const float* inv,
                            float* part) {
-    const int R = job.n_rows;
-    std::fill(part, part + size_t(R) * size_t(hd), 0.0f);
-    constexpr int kVB = 16;
-    thread_local std::vector<float> vbuf;
-    if (vbuf.size() < size_t(kVB) * size_t(hd)) vbuf.resize(size_t(kVB) * size_t(hd));
-    float* vb = vbuf.data();
-    for (int32_t jb = j0; jb < j1; jb += kVB) {
-        const int g = std::min<int32_t>(kVB, j1 - jb);
-        prefetch_cells<kAhead>(kv.v, kv.row_bytes, cells, jb, jb + kVB, j1);
-        for (int c = 0; c < g; ++c)
-            row_to_f32(kv.type, kv.v + size_t(cells[jb + c]) * kv.row_bytes, hd, vb + c * hd);
-        for (int r = 0; r < R; ++r) {
-            const int gv = std::min<int32_t>(g, job.n_vis[r] - jb);
-            if (gv <= 0) continue;
-            float* p = sc + size_t(r) * ld + size_t(jb);
-            normalize_half(p, gv, inv[r]);
-            float* o = part + size_t(r) * size_t(hd);
-            int d = 0;
-            for (; d + 32 <= hd; d += 32) {
-                __m256 a0 = _mm256_loadu_ps(o + d), a1 = _mm256_loadu_ps(o + d + 8);
-                __m256 a2 = _mm256_loadu_ps(o + d + 16), a3 = _mm256_loadu_ps(o + d + 24);
-                for (int c = 0; c < gv; ++c) {
-                    const __m256 pc = _mm256_set1_ps(p[c]);
-                    const float* v = vb + c * hd + d;
-                    a0 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v), a0);
-                    a1 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v + 8), a1);
-                    a2 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v + 16), a2);
-                    a3 = _mm256_fmadd_ps(pc, _mm256_loadu_ps(v + 24), a3);
-                }
-                _mm256_storeu_ps(o + d, a0);
-                _mm256_storeu_ps(o + d + 8, a1);
-                _mm256_storeu_ps(o + d + 16, a2);
-                _mm256_storeu_ps(o + d + 24, a3);
-            }
-            for (; d + 8 <= hd; d += 8) {
-                __m256 a = _mm256_loadu_ps(o + d);
-                for (int c = 0; c < gv; ++c)
-                    a = _mm256_fmadd_ps(_mm256_set1_ps(p[c]), _mm256_loadu_ps(vb + c * hd + d), a);
-                _mm256_storeu_ps(o + d, a);
-            }
-            for (; d < hd; ++d) {
-                float a = o[d];
-                for (int c = 0; c < gv; ++c) a += p[c] * vb[c * hd + d];
-                o[d] = a;
-            }
-        }
-    }
+    if (kv.type == DType::Q8_0)
+        values_avx2<DType::Q8_0, kAhead>(job, kv, cells, j0, j1, hd, sc, ld, inv, part);
+    else
+        values_avx2<DType::F16, kAhead>(job, kv, cells, j0, j1, hd, sc, ld, inv, part);
 }
 
 }  // namespace
