@@ -242,23 +242,16 @@ void attention_split(const AttentionJob* jobs, size_t n_jobs, int head_dim, floa
                      ThreadPool& pool, AttentionSplitBuffers& buf) {
     const AttentionSteps& steps = active_kernels().attention;
     const size_t hd = size_t(head_dim);
-    // Per job: its cell count n (the most any row sees), its spans, and where its scores
-    // [R, n], span maxima [spans, R], span outputs [spans, R, hd] and exp sums [R, spans] lie.
-    struct Layout {
-        int32_t n, n_spans;
-        size_t sc, mx, part, sums;
-    };
-    std::vector<Layout> lay(n_jobs);
-    struct Item {
-        uint32_t job;
-        int32_t span;
-    };
-    std::vector<Item> items;
+    using Item = AttentionSplitBuffers::Item;
+    std::vector<AttentionSplitBuffers::Layout>& lay = buf.layouts;
+    std::vector<Item>& items = buf.items;
+    lay.resize(n_jobs);
+    items.clear();
     size_t nf = 0, nd = 0;
     for (size_t i = 0; i < n_jobs; ++i) {
         const AttentionRows& rows = jobs[i].rows;
         const size_t R = size_t(rows.n_rows);
-        Layout& L = lay[i];
+        auto& L = lay[i];
         L.n = 0;
         for (int r = 0; r < rows.n_rows; ++r) L.n = std::max(L.n, rows.n_vis[r]);
         L.n_spans = (L.n + kAttentionSpan - 1) / kAttentionSpan;
@@ -273,13 +266,18 @@ void attention_split(const AttentionJob* jobs, size_t n_jobs, int head_dim, floa
     }
     if (buf.f.size() < nf) buf.f.resize(nf);
     if (buf.sums.size() < nd) buf.sums.resize(nd);
+    if (buf.done_size < n_jobs) {
+        buf.done.reset(new std::atomic<int32_t>[n_jobs]);
+        buf.done_size = n_jobs;
+    }
     float* F = buf.f.data();
     double* D = buf.sums.data();
     auto span_range = [&](const Item& it, int32_t& j0, int32_t& j1) {
         j0 = it.span * kAttentionSpan;
         j1 = std::min(lay[it.job].n, j0 + kAttentionSpan);
     };
-    // Threads take the next item from a shared counter in each round.
+    // Each round gives every thread the same share of the items (a thread keeps its spans, and
+    // their data in its caches, from round to round).
     auto round = [&](auto&& body) {
         pool.run([&](int ith, int nth) {
             int64_t k0, k1;
@@ -289,32 +287,39 @@ void attention_split(const AttentionJob* jobs, size_t n_jobs, int head_dim, floa
     };
     round([&](const Item& it) {
         const AttentionJob& job = jobs[it.job];
-        const Layout& L = lay[it.job];
+        const auto& L = lay[it.job];
         int32_t j0, j1;
         span_range(it, j0, j1);
         steps.scores(job.rows, job.kv, job.cells, j0, j1, head_dim, scale, F + L.sc, size_t(L.n),
                      F + L.mx + size_t(it.span) * size_t(job.rows.n_rows));
     });
-    round([&](const Item& it) {
-        const AttentionRows& rows = jobs[it.job].rows;
-        const Layout& L = lay[it.job];
-        const size_t R = size_t(rows.n_rows);
-        const int32_t j0 = it.span * kAttentionSpan;
+    // Each row's maximum over its spans, once (few: rows x spans of every job).
+    for (size_t i = 0; i < n_jobs; ++i) {
+        auto& L = lay[i];
+        const size_t R = size_t(jobs[i].rows.n_rows);
         for (size_t r = 0; r < R; ++r) {
-            const int32_t nv = rows.n_vis[r];
-            if (j0 >= nv) continue;
             float mx = -INFINITY;
             for (int32_t s = 0; s < L.n_spans; ++s) mx = std::max(mx, F[L.mx + size_t(s) * R + r]);
-            D[L.sums + r * size_t(L.n_spans) + size_t(it.span)] = steps.exp(
-                F + L.sc + r * size_t(L.n) + size_t(j0), std::min(kAttentionSpan, nv - j0), mx);
+            L.row_max[r] = mx;
+        }
+        buf.done[i].store(0, std::memory_order_relaxed);
+    }
+    round([&](const Item& it) {
+        const AttentionRows& rows = jobs[it.job].rows;
+        const auto& L = lay[it.job];
+        const int32_t j0 = it.span * kAttentionSpan;
+        for (int r = 0; r < rows.n_rows; ++r) {
+            const int32_t nv = rows.n_vis[r];
+            if (j0 >= nv) continue;
+            D[L.sums + size_t(r) * size_t(L.n_spans) + size_t(it.span)] =
+                steps.exp(F + L.sc + size_t(r) * size_t(L.n) + size_t(j0),
+                          std::min(kAttentionSpan, nv - j0), L.row_max[r]);
         }
     });
-    std::unique_ptr<std::atomic<int32_t>[]> done(new std::atomic<int32_t>[n_jobs]);
-    for (size_t i = 0; i < n_jobs; ++i) done[i].store(0, std::memory_order_relaxed);
     round([&](const Item& it) {
         const AttentionJob& job = jobs[it.job];
         const AttentionRows& rows = job.rows;
-        const Layout& L = lay[it.job];
+        const auto& L = lay[it.job];
         const size_t R = size_t(rows.n_rows);
         float inv[kMaxAttentionRows];
         for (size_t r = 0; r < R; ++r) {
@@ -326,7 +331,7 @@ void attention_split(const AttentionJob* jobs, size_t n_jobs, int head_dim, floa
         steps.values(rows, job.kv, job.cells, j0, j1, head_dim, F + L.sc, size_t(L.n), inv,
                      F + L.part + size_t(it.span) * R * hd);
         // The last span of the job to finish adds the span outputs up, in span order.
-        if (done[it.job].fetch_add(1, std::memory_order_acq_rel) + 1 < L.n_spans) return;
+        if (buf.done[it.job].fetch_add(1, std::memory_order_acq_rel) + 1 < L.n_spans) return;
         for (size_t r = 0; r < R; ++r) std::fill(rows.out[r], rows.out[r] + hd, 0.0f);
         for (int32_t s = 0; s < L.n_spans; ++s)
             attention_add_span(rows, s * kAttentionSpan, F + L.part + size_t(s) * R * hd, head_dim);

@@ -2,8 +2,10 @@
 // that defines correct; optimized variants slot in behind these entry points via the
 // dispatch table chosen at run time (DESIGN rule 4).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/dtype.h"
@@ -156,10 +158,27 @@ struct AttentionJob {
     KvHeadView kv;
     const int32_t* cells = nullptr;
 };
-// Buffers attention_split keeps between calls (it grows them as needed).
+// What attention_split keeps between calls (it grows it as needed, so a decode step allocates
+// nothing once the context stops growing).
 struct AttentionSplitBuffers {
+    // Per job: its cell count n (the most any row sees), its spans, where its scores [R, n],
+    // span maxima [spans, R], span outputs [spans, R, hd] lie in f and its exp sums [R, spans]
+    // in sums; each row's maximum over all spans.
+    struct Layout {
+        int32_t n = 0, n_spans = 0;
+        size_t sc = 0, mx = 0, part = 0, sums = 0;
+        float row_max[kMaxAttentionRows] = {};
+    };
+    struct Item {  // one span of one job
+        uint32_t job;
+        int32_t span;
+    };
     std::vector<float> f;
     std::vector<double> sums;
+    std::vector<Layout> layouts;
+    std::vector<Item> items;
+    std::unique_ptr<std::atomic<int32_t>[]> done;  // spans of each job whose values are in
+    size_t done_size = 0;
 };
 // `attention` of each job, with the spans of all jobs shared out among the pool's threads (three
 // rounds: scores, exps, values; each job's outputs added up by the thread that finishes its
