@@ -32,7 +32,7 @@ struct Tables {
         neon.isa = Isa::Neon;
         register_gemm_neon(neon);
         register_gemm_kquants_neon(neon);
-        register_attention_neon(neon);
+        register_ops_neon(neon);
 #endif
 #if defined(__x86_64__)
         avx2.isa = Isa::Avx2;

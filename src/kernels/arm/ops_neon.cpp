@@ -1,7 +1,16 @@
-// The steps of GQA attention (kernels.h: attention_scores, attention_exp, attention_values) for
-// aarch64 Advanced SIMD with the dot product extension, compiled with
-// -march=armv8.2-a+dotprod+fp16 for this file alone and chosen at run time (dispatch.h).
+// swiglu, rms_norm, the F16 KV store and the steps of GQA attention (kernels.h:
+// attention_scores, attention_exp, attention_values) for aarch64 Advanced SIMD with the dot
+// product extension, compiled with -march=armv8.2-a+dotprod+fp16 for this file alone and chosen
+// at run time (dispatch.h). RoPE stays the reference's: its products are rounded one by one
+// there, which the compiler may fuse differently in a vector form, and it is a small part of a
+// step.
 //
+// swiglu: g / (1 + exp(-g)) * u in the reference's order with the 4-lane exp below (the x86
+// kernels' polynomial). rms_norm: the reference's float squares summed in double in 4 lanes,
+// its scale and products. F16 store: FCVTN rounds to nearest even as f32_to_fp16; a vector
+// holding a NaN goes through f32_to_fp16 (its payload rule).
+//
+// Attention:
 // Work per job (rows sharing one KV head and one cell list), as the x86 kernels
 // (x86/attention_impl.h, x86/attention_avx512.h) in 4-float registers:
 // 1. Scores, 8 cells at a time.
@@ -222,6 +231,60 @@ inline float32x4_t exp4(float32x4_t x) {
     return vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(y), e));
 }
 
+void swiglu_neon(const float* g, const float* u, float* a, int64_t n) {
+    auto one = [](float32x4_t gv, float32x4_t uv) {
+        const float32x4_t e = exp4(vminq_f32(vnegq_f32(gv), vdupq_n_f32(88.0f)));
+        return vmulq_f32(vdivq_f32(gv, vaddq_f32(vdupq_n_f32(1.0f), e)), uv);
+    };
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(a + i, one(vld1q_f32(g + i), vld1q_f32(u + i)));
+    if (i < n) {
+        // The tail through a zero-padded vector, so every element takes the same path.
+        float gt[4] = {}, ut[4] = {}, at[4];
+        std::copy_n(g + i, n - i, gt);
+        std::copy_n(u + i, n - i, ut);
+        vst1q_f32(at, one(vld1q_f32(gt), vld1q_f32(ut)));
+        std::copy_n(at, n - i, a + i);
+    }
+}
+
+void rms_norm_neon(const float* x, const float* weight, float* y, int64_t n, int64_t n_rows,
+                   float eps) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const float* xr = x + r * n;
+        float* yr = y + r * n;
+        float64x2_t lo = vdupq_n_f64(0.0), hi = vdupq_n_f64(0.0);
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            const float32x4_t v = vld1q_f32(xr + i);
+            const float32x4_t sq = vmulq_f32(v, v);
+            lo = vaddq_f64(lo, vcvt_f64_f32(vget_low_f32(sq)));
+            hi = vaddq_f64(hi, vcvt_high_f64_f32(sq));
+        }
+        double ss = vaddvq_f64(vaddq_f64(lo, hi));
+        for (int64_t j = i; j < n; ++j) ss += double(xr[j] * xr[j]);
+        const float scale = ref::rms_norm_scale(ss, n, eps);
+        for (i = 0; i + 4 <= n; i += 4)
+            vst1q_f32(yr + i,
+                      vmulq_f32(vmulq_n_f32(vld1q_f32(xr + i), scale), vld1q_f32(weight + i)));
+        for (; i < n; ++i) yr[i] = xr[i] * scale * weight[i];
+    }
+}
+
+void to_f16_neon(const float* x, int64_t n, uint8_t* out) {
+    auto* h = reinterpret_cast<uint16_t*>(out);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t v = vld1q_f32(x + i);
+        if (vminvq_u32(vceqq_f32(v, v)) == 0) {  // a NaN lane
+            for (int64_t j = i; j < i + 4; ++j) h[j] = f32_to_fp16(x[j]);
+            continue;
+        }
+        vst1_u16(h + i, vreinterpret_u16_f16(vcvt_f16_f32(v)));
+    }
+    for (; i < n; ++i) h[i] = f32_to_fp16(x[i]);
+}
+
 // In place: e[0..n) -> exp(e[j] - mx); returns their sum in double (kernels.h attention_exp).
 double exp_neon(float* e, int32_t n, float mx) {
     const float32x4_t vmx = vdupq_n_f32(mx);
@@ -357,7 +420,10 @@ void attention_values_neon(const AttentionRows& job, const KvHeadView& kv, const
 
 }  // namespace
 
-void register_attention_neon(KernelTable& t) {
+void register_ops_neon(KernelTable& t) {
+    t.rms_norm = rms_norm_neon;
+    t.swiglu = swiglu_neon;
+    t.to_f16 = to_f16_neon;
     t.attention = {scores_neon, exp_neon, attention_values_neon};
 }
 
