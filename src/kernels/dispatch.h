@@ -141,7 +141,7 @@ void register_ops_avx512(KernelTable& t);  // x86/ops_avx512.cpp
 void register_gemm_neon(KernelTable& t);
 // arm/gemm_kquants_neon.cpp: Q4_K Q5_K Q6_K
 void register_gemm_kquants_neon(KernelTable& t);
-// arm/ops_neon.cpp: swiglu rms_norm, the F16 KV store, attention
+// arm/ops_neon.cpp: swiglu rms_norm rope, the F16 KV store, attention
 void register_ops_neon(KernelTable& t);
 #endif
 

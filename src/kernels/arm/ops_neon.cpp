@@ -1,14 +1,14 @@
-// swiglu, rms_norm, the F16 KV store and the steps of GQA attention (kernels.h:
+// swiglu, rms_norm, rope, the F16 KV store and the steps of GQA attention (kernels.h:
 // attention_scores, attention_exp, attention_values) for aarch64 Advanced SIMD with the dot
 // product extension, compiled with -march=armv8.2-a+dotprod+fp16 for this file alone and chosen
-// at run time (dispatch.h). RoPE stays the reference's: its products are rounded one by one
-// there, which the compiler may fuse differently in a vector form, and it is a small part of a
-// step.
+// at run time (dispatch.h).
 //
 // swiglu: g / (1 + exp(-g)) * u in the reference's order with the 4-lane exp below (the x86
 // kernels' polynomial). rms_norm: the reference's float squares summed in double in 4 lanes,
-// its scale and products. F16 store: FCVTN rounds to nearest even as f32_to_fp16; a vector
-// holding a NaN goes through f32_to_fp16 (its payload rule).
+// its scale and products. rope: the reference's rotation with each product rounded (aarch64
+// builds use -ffp-contract=off, so the multiplies and adds stay apart): its bits. F16 store: FCVTN
+// rounds to nearest even as f32_to_fp16; a vector holding a NaN goes through f32_to_fp16 (its
+// payload rule).
 //
 // Attention:
 // Work per job (rows sharing one KV head and one cell list), as the x86 kernels
@@ -271,6 +271,36 @@ void rms_norm_neon(const float* x, const float* weight, float* y, int64_t n, int
     }
 }
 
+// Pairs (a, b) -> (a c - b s, a s + b c), as ref::rope.
+void rope_neon(float* x, int n_heads, int head_dim, int n_rot, bool neox, const float* cs) {
+    const int half = n_rot / 2;
+    const float* sn = cs + half;
+    for (int h = 0; h < n_heads; ++h) {
+        float* xh = x + h * head_dim;
+        int i = 0;
+        for (; i + 4 <= half; i += 4) {
+            const float32x4_t c = vld1q_f32(cs + i), s = vld1q_f32(sn + i);
+            if (neox) {  // pairs (i, i + half): two contiguous runs
+                const float32x4_t a = vld1q_f32(xh + i), b = vld1q_f32(xh + half + i);
+                vst1q_f32(xh + i, vsubq_f32(vmulq_f32(a, c), vmulq_f32(b, s)));
+                vst1q_f32(xh + half + i, vaddq_f32(vmulq_f32(a, s), vmulq_f32(b, c)));
+            } else {  // pairs (2i, 2i + 1): split into even and odd lanes
+                float32x4x2_t v = vld2q_f32(xh + 2 * i);
+                const float32x4_t a = v.val[0], b = v.val[1];
+                v.val[0] = vsubq_f32(vmulq_f32(a, c), vmulq_f32(b, s));
+                v.val[1] = vaddq_f32(vmulq_f32(a, s), vmulq_f32(b, c));
+                vst2q_f32(xh + 2 * i, v);
+            }
+        }
+        for (; i < half; ++i) {
+            const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+            const float a = xh[i0], b = xh[i1];
+            xh[i0] = a * cs[i] - b * sn[i];
+            xh[i1] = a * sn[i] + b * cs[i];
+        }
+    }
+}
+
 void to_f16_neon(const float* x, int64_t n, uint8_t* out) {
     auto* h = reinterpret_cast<uint16_t*>(out);
     int64_t i = 0;
@@ -423,6 +453,7 @@ void attention_values_neon(const AttentionRows& job, const KvHeadView& kv, const
 void register_ops_neon(KernelTable& t) {
     t.rms_norm = rms_norm_neon;
     t.swiglu = swiglu_neon;
+    t.rope = rope_neon;
     t.to_f16 = to_f16_neon;
     t.attention = {scores_neon, exp_neon, attention_values_neon};
 }
