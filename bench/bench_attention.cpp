@@ -7,7 +7,8 @@
 // call per layer in turn over enough layers (at least 24) to fill twice the last-level cache,
 // so K and V come from memory as in a decode step at that depth; time per call, best of the
 // reps of the sweep. "split": the warm job's spans shared out among 1, 2, 4, ... threads (up
-// to the CPU's count, at most 8) by attention_split, at the active level.
+// to the CPU's count, at most 8) by attention_split, at the active level. "steps": the warm
+// call's three steps (kernels.h: scores, exp, values) timed apart, each the best of the reps.
 //
 //   bench_attention [n_cells = 4096] [reps = 20]
 #include <algorithm>
@@ -102,6 +103,36 @@ int main(int argc, char** argv) {
                 std::string(dtype_name(t)).c_str(), std::string(isa_name(lvl)).c_str(), rows, hd, n,
                 best * 1e6, best * 1e9 / n);
             if (lvl == Isa::Scalar) continue;  // the scalar reference: too slow to sweep
+            {
+                std::vector<float> sc(size_t(rows) * size_t(n)), part(size_t(rows * hd));
+                float mx[kMaxAttentionRows], inv[kMaxAttentionRows];
+                double t_sc = 1e30, t_exp = 1e30, t_val = 1e30;
+                for (int rep = 0; rep < reps; ++rep) {
+                    const auto t0 = std::chrono::steady_clock::now();
+                    steps.scores(job, kv, cells.data(), 0, n, hd, 0.125f, sc.data(), size_t(n), mx);
+                    const auto t1 = std::chrono::steady_clock::now();
+                    for (int r = 0; r < rows; ++r) {
+                        double sum = 0;
+                        for (int32_t j0 = 0; j0 < n; j0 += kAttentionSpan)
+                            sum += steps.exp(sc.data() + size_t(r) * size_t(n) + size_t(j0),
+                                             std::min(kAttentionSpan, n - j0), mx[r]);
+                        inv[r] = float(1.0 / sum);
+                    }
+                    const auto t2 = std::chrono::steady_clock::now();
+                    for (int32_t j0 = 0; j0 < n; j0 += kAttentionSpan)
+                        steps.values(job, kv, cells.data(), j0, std::min(n, j0 + kAttentionSpan),
+                                     hd, sc.data(), size_t(n), inv, part.data());
+                    const auto t3 = std::chrono::steady_clock::now();
+                    t_sc = std::min(t_sc, std::chrono::duration<double>(t1 - t0).count());
+                    t_exp = std::min(t_exp, std::chrono::duration<double>(t2 - t1).count());
+                    t_val = std::min(t_val, std::chrono::duration<double>(t3 - t2).count());
+                }
+                std::printf(
+                    "%-5s %-7s rows=%d hd=%d cells=%d steps: scores %.1f us, exp %.1f us, "
+                    "values %.1f us\n",
+                    std::string(dtype_name(t)).c_str(), std::string(isa_name(lvl)).c_str(), rows,
+                    hd, n, t_sc * 1e6, t_exp * 1e6, t_val * 1e6);
+            }
             best = 1e30;
             for (int rep = 0; rep < std::max(1, reps / 4); ++rep) {
                 const auto t0 = std::chrono::steady_clock::now();
