@@ -84,7 +84,8 @@ void print_table(const BenchResult& r) {
                 double(r.peak_rss_bytes) / gib);
     std::printf("\n%-22s %10s %10s %10s\n", "test", "t/s", "min", "max");
     if (!r.pp_samples.empty()) {
-        const std::string name = "pp" + std::to_string(r.params.n_prompt);
+        std::string name = "pp" + std::to_string(r.params.n_prompt);
+        if (r.params.ctx_depth > 0) name += " @ d" + std::to_string(r.params.ctx_depth);
         std::printf("%-22s %10.2f %10.2f %10.2f\n", name.c_str(), r.pp.median, r.pp.min, r.pp.max);
     }
     if (!r.tg_samples.empty()) {
@@ -160,7 +161,8 @@ void add_bench(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));
     cmd->add_option("-t,--threads", o->p.n_threads, "Threads (default: all)");
-    cmd->add_option("-d,--ctx-depth", o->p.ctx_depth, "Tokens in the context before tg")
+    cmd->add_option("-d,--ctx-depth", o->p.ctx_depth,
+                    "Tokens of context (untimed) before pp and tg")
         ->capture_default_str()
         ->check(CLI::Range(0, 1 << 20));
     cmd->add_option("--bandwidth-mib", o->bandwidth_mib,

@@ -48,28 +48,41 @@ void decode_tokens(Context& ctx, TokenStream& ts, int32_t p0, int32_t n) {
     ctx.decode(b);
 }
 
-// Times one pp run: n_prompt tokens into an empty cache. Returns tokens/s.
-double run_pp(Context& ctx, TokenStream& ts, int32_t n_prompt) {
-    ctx.kv().clear();
+// The untimed context the timed runs follow: cells [0, len) of sequence 0. A deep context is
+// decoded once and kept; each run drops only what the run before it added.
+class Prefix {
+  public:
+    Prefix(Context& ctx, TokenStream& ts) : ctx_(ctx), ts_(ts) {}
+    // Leaves exactly `len` cells of context (decoding them when the cache holds another one).
+    void keep(int32_t len) {
+        if (len == len_) {
+            ctx_.kv().seq_rm(0, len, -1);
+            return;
+        }
+        ctx_.kv().clear();
+        if (len > 0) decode_tokens(ctx_, ts_, 0, len);
+        len_ = len;
+    }
+
+  private:
+    Context& ctx_;
+    TokenStream& ts_;
+    int32_t len_ = 0;
+};
+
+// Times one pp run: n_prompt tokens after `depth` tokens of context. Returns tokens/s.
+double run_pp(Context& ctx, TokenStream& ts, Prefix& prefix, int32_t depth, int32_t n_prompt) {
+    prefix.keep(depth);
     const auto t0 = Clock::now();
-    decode_tokens(ctx, ts, 0, n_prompt);
+    decode_tokens(ctx, ts, depth, n_prompt);
     return n_prompt / seconds_since(t0);
 }
 
-// Fills an empty cache with the untimed tg prompt: `depth` tokens, at least one so that the
-// first timed decode has a predecessor like a real generation step. Returns its length.
-int32_t prepare_tg(Context& ctx, TokenStream& ts, int32_t depth) {
-    ctx.kv().clear();
-    const int32_t prompt = std::max(depth, 1);
-    decode_tokens(ctx, ts, 0, prompt);
-    return prompt;
-}
-
-// Times one tg run after prepare_tg: drops whatever an earlier run generated (the prompt's
-// cells stay, so a deep context is decoded once, not once per repetition), then n_gen
-// single-token decodes. Returns tokens/s.
-double run_tg(Context& ctx, TokenStream& ts, int32_t prompt, int32_t n_gen) {
-    ctx.kv().seq_rm(0, prompt, -1);
+// Times one tg run: n_gen single-token decodes after `prompt` tokens of context (at least one,
+// so that the first timed decode has a predecessor like a real generation step). Returns
+// tokens/s.
+double run_tg(Context& ctx, TokenStream& ts, Prefix& prefix, int32_t prompt, int32_t n_gen) {
+    prefix.keep(prompt);
     const auto t0 = Clock::now();
     for (int32_t i = 0; i < n_gen; ++i) decode_tokens(ctx, ts, prompt + i, 1);
     return n_gen / seconds_since(t0);
@@ -219,7 +232,7 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
         r.n_params += elems(L.wq) + elems(L.wk) + elems(L.wv) + elems(L.wo) + elems(L.w_gate) +
                       elems(L.w_up) + elems(L.w_down);
 
-    const int32_t need = std::max(p.n_prompt, std::max(p.ctx_depth, 1) + p.n_gen);
+    const int32_t need = std::max(p.ctx_depth + p.n_prompt, std::max(p.ctx_depth, 1) + p.n_gen);
     if (need > hp.n_ctx_train)
         fail("bench: ", need, " tokens of context exceed the model's training context (",
              hp.n_ctx_train, ")");
@@ -227,14 +240,21 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
                 {.n_ctx = std::max(need, 16), .n_threads = p.n_threads, .kv_type = p.kv_type});
     r.n_threads = ctx.pool().size();
     TokenStream ts(p.seed, hp.n_vocab);
+    Prefix prefix(ctx, ts);
+    const std::string at_depth =
+        p.ctx_depth > 0 ? " (after " + std::to_string(p.ctx_depth) + " tokens)" : "";
 
     if (p.n_prompt > 0) {
-        say("pp warm-up");
-        run_pp(ctx, ts, p.n_prompt);
+        if (p.ctx_depth > 0) {
+            say("context (" + std::to_string(p.ctx_depth) + " tokens)");
+            prefix.keep(p.ctx_depth);
+        }
+        say("pp warm-up" + at_depth);
+        run_pp(ctx, ts, prefix, p.ctx_depth, p.n_prompt);
         ProfileWindow prof(p.profile);
         for (int32_t i = 0; i < p.reps; ++i) {
-            say("pp " + std::to_string(i + 1) + "/" + std::to_string(p.reps));
-            r.pp_samples.push_back(run_pp(ctx, ts, p.n_prompt));
+            say("pp " + std::to_string(i + 1) + "/" + std::to_string(p.reps) + at_depth);
+            r.pp_samples.push_back(run_pp(ctx, ts, prefix, p.ctx_depth, p.n_prompt));
         }
         prof.finish(r.pp_samples, p.n_prompt, r.pp_stage_s, r.pp_token_s);
     }
@@ -252,16 +272,16 @@ BenchResult run_bench(const std::string& path, const BenchParams& p,
             probe = std::make_unique<BandwidthProbe>(ctx.pool(), p.bandwidth_bytes);
     };
     if (p.n_gen > 0) {
-        say(p.ctx_depth > 0 ? "tg prompt (" + std::to_string(p.ctx_depth) + " tokens)"
-                            : std::string("tg prompt"));
-        const int32_t prompt = prepare_tg(ctx, ts, p.ctx_depth);
-        say("tg warm-up");
-        run_tg(ctx, ts, prompt, std::min(p.n_gen, 8));
+        const int32_t prompt = std::max(p.ctx_depth, 1);
+        say("context (" + std::to_string(prompt) + (prompt == 1 ? " token)" : " tokens)"));
+        prefix.keep(prompt);
+        say("tg warm-up" + at_depth);
+        run_tg(ctx, ts, prefix, prompt, std::min(p.n_gen, 8));
         start_probe();
         ProfileWindow prof(p.profile);  // stage laps come from the forward pass only
         for (int32_t i = 0; i < p.reps; ++i) {
-            say("tg " + std::to_string(i + 1) + "/" + std::to_string(p.reps));
-            r.tg_samples.push_back(run_tg(ctx, ts, prompt, p.n_gen));
+            say("tg " + std::to_string(i + 1) + "/" + std::to_string(p.reps) + at_depth);
+            r.tg_samples.push_back(run_tg(ctx, ts, prefix, prompt, p.n_gen));
             if (probe) {
                 say("memory bandwidth");
                 bandwidth_pass();

@@ -16,11 +16,11 @@
 namespace ponder {
 
 struct BenchParams {
-    int32_t n_prompt = 512;  // pp: tokens decoded as one batch into an empty cache (0: skip)
+    int32_t n_prompt = 512;  // pp: tokens decoded as one batch after the context (0: skip)
     int32_t n_gen = 128;     // tg: single-token decodes (0: skip)
     int32_t reps = 5;        // timed repetitions of each, after one untimed warm-up
     int32_t n_threads = 0;   // 0: all hardware threads
-    int32_t ctx_depth = 0;   // tokens in the cache (an untimed prompt) before tg starts
+    int32_t ctx_depth = 0;   // tokens in the cache (an untimed prompt) before pp and tg
     int64_t bandwidth_bytes = int64_t(1) << 30;  // buffer read by the bandwidth test (0: skip)
     int32_t bandwidth_runs = 5;  // passes after the runs (plus one after each tg run); best counts
     uint64_t seed = 1234;        // for the random token ids

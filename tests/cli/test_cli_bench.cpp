@@ -99,6 +99,13 @@ TEST(CliBench, ContextDepthAddsKvBytesAndTableOutput) {
     EXPECT_EQ(rc, 0);
     for (const char* s : {"pp8", "tg4", "memory read bandwidth", "best of 6 passes", "peak RSS"})
         EXPECT_NE(out.find(s), std::string::npos) << s << "\n" << out;
+    // With a context, pp runs after it too (its prompt at positions 64..), and both are named so.
+    EXPECT_GT(deep["pp_tokens_per_s"].get<double>(), 0);
+    const auto [out_d, rc_d] = run_cmd(test::cli_path() + " bench -m " + m +
+                                       " -p 8 -n 4 -r 1 -t 1 -d 64 --bandwidth-mib 0 2>&1");
+    EXPECT_EQ(rc_d, 0) << out_d;
+    for (const char* s : {"pp8 @ d64", "tg4 @ d64", "context (64 tokens)", "pp 1/1 (after 64"})
+        EXPECT_NE(out_d.find(s), std::string::npos) << s << "\n" << out_d;
 }
 
 // --profile: every stage of the forward pass timed in the timed runs of pp and tg, the stages
@@ -138,11 +145,16 @@ TEST(CliBench, BadArgumentsFailCleanly) {
     const auto [out, rc] = run_cmd(base + "/nonexistent/model.gguf 2>&1");
     EXPECT_EQ(rc, 1);
     EXPECT_NE(out.find("ponder: error:"), std::string::npos) << out;
-    // More context than the model was trained for (stories260K: 512 positions).
+    // More context than the model was trained for (stories260K: 2048 positions).
     const auto [out2, rc2] =
         run_cmd(base + test::model_path("stories260K.gguf") + " -p 8 -n 8 -d 100000 2>&1");
     EXPECT_EQ(rc2, 1);
     EXPECT_NE(out2.find("training context"), std::string::npos) << out2;
+    // The context and the prompt together: 1900 + 200 > 2048, though each alone fits.
+    const auto [out3, rc3] =
+        run_cmd(base + test::model_path("stories260K.gguf") + " -p 200 -n 8 -d 1900 2>&1");
+    EXPECT_EQ(rc3, 1);
+    EXPECT_NE(out3.find("2100 tokens of context exceed"), std::string::npos) << out3;
 }
 
 TEST(CliSynth, WritesAFileThatRunsAndBenches) {
