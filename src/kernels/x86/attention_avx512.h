@@ -93,15 +93,6 @@ inline __m512 sum8x2x8(const __m512* a) {
                          _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-// Halves h[0, 16) (only the lanes of m) as 16 floats, zeros elsewhere. Full chunks use a plain
-// load: a masked load from memory not in cache is much slower on some CPUs (AMD Zen 4).
-inline __m512 load_half16(const uint16_t* h, __mmask16 m) {
-    const __m256i x = m == __mmask16(0xFFFF)
-                          ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h))
-                          : _mm256_maskz_loadu_epi16(m, h);
-    return _mm512_cvtph_ps(x);
-}
-
 // Per-thread buffers of the AVX-512 kernel (64-byte aligned floats).
 struct alignas(64) Vec16 {
     float f[16];
@@ -371,7 +362,8 @@ void attention_scores_avx512(const AttentionRows& job, const KvHeadView& kv, con
 }
 
 // Chunk k of 16 dims of a V row as floats: F16 (kMasked: only the lanes of m, where the row
-// ends) or Q8_0 (d * q of half a block; Q8_0 heads are whole blocks).
+// ends; whole chunks use a plain load, as a masked load from memory not in cache is much slower
+// on some CPUs, AMD Zen 4) or Q8_0 (d * q of half a block; Q8_0 heads are whole blocks).
 template <DType kType, bool kMasked>
 inline __m512 v_chunk(const uint8_t* row, int k, __mmask16 m) {
     if constexpr (kType == DType::F16) {
