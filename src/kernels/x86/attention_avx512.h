@@ -119,12 +119,13 @@ inline void block_cells(const int32_t* cells, int32_t j0, int32_t n, int32_t* id
     for (int c = 0; c < 16; ++c) idx[c] = cells[std::min(j0 + c, n - 1)];
 }
 
-// Prefetches (into L1) the head rows of the cells of block [j0, j0 + 16) when kAhead > 0.
-template <int kAhead>
+// Prefetches (into L1) the head rows of the kCount cells kAhead past j0 (those before n), when
+// kAhead > 0: the block of 16 ahead of the score and V blocks, one cell ahead of p * v's.
+template <int kAhead, int kCount = 16>
 inline void prefetch_block(const uint8_t* base, size_t row_bytes, const int32_t* cells, int32_t j0,
                            int32_t n) {
     if constexpr (kAhead > 0) {
-        const int32_t j1 = std::min(j0 + kAhead + 16, n);
+        const int32_t j1 = std::min(j0 + kAhead + kCount, n);
         for (int32_t j = j0 + kAhead; j < j1; ++j) {
             const char* p = reinterpret_cast<const char*>(base + size_t(cells[j]) * row_bytes);
             for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
@@ -393,13 +394,7 @@ inline void v_accumulate(float* const* out, const float* const* p, const KvHeadV
         for (int k = 0; k < NC; ++k)
             acc[r][k] = _mm512_maskz_loadu_ps(m[k], out[r] + (ch0 + k) * 16);
     for (int32_t c = c0; c < c1; ++c) {
-        if constexpr (kAhead > 0) {
-            if (c + kAhead < n) {
-                const char* pf =
-                    reinterpret_cast<const char*>(kv.v + size_t(cells[c + kAhead]) * kv.row_bytes);
-                for (size_t o = 0; o < kv.row_bytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-            }
-        }
+        prefetch_block<kAhead, 1>(kv.v, kv.row_bytes, cells, c, n);
         const uint8_t* row = kv.v + size_t(cells[c]) * kv.row_bytes;
         __m512 v[NC];
         for (int k = 0; k < NC; ++k)

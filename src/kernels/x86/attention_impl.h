@@ -365,13 +365,7 @@ inline void v_accumulate8(float* const* out, const float* const* p, const KvHead
             }
         }
     for (int32_t c = c0; c < c1; ++c) {
-        if constexpr (kAhead > 0) {
-            if (c + kAhead < n) {
-                const char* pf =
-                    reinterpret_cast<const char*>(kv.v + size_t(cells[c + kAhead]) * kv.row_bytes);
-                for (size_t o = 0; o < kv.row_bytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-            }
-        }
+        prefetch_cells<kAhead>(kv.v, kv.row_bytes, cells, c, c + 1, n);
         const uint8_t* row = kv.v + size_t(cells[c]) * kv.row_bytes;
         __m256 v[NC];
         for (int k = 0; k < NC; ++k)
