@@ -39,6 +39,7 @@ std::vector<std::pair<std::string, bool>> feature_list(const CpuFeatures& f) {
             {"avx512vnni", f.avx512vnni},
             {"avx512bf16", f.avx512bf16},
             {"avxvnni", f.avxvnni},
+            {"amx-int8", f.amx_int8},
             {"neon", f.neon},
             {"dotprod", f.dotprod},
             {"fp16", f.fp16}};
@@ -59,6 +60,7 @@ nlohmann::json system_json() {
     j["active_isa"] = std::string(kernels::isa_name(kernels::active_isa()));
     const char* env = std::getenv("PONDER_ISA");
     j["ponder_isa_env"] = env ? json(env) : json(nullptr);
+    j["amx"] = kernels::amx_enabled();
     j["threads"] = int(std::max(1u, std::thread::hardware_concurrency()));
     j["llc_bytes"] = f.llc_bytes;
     return j;
@@ -79,6 +81,9 @@ void print_system() {
     if (!j["ponder_isa_env"].is_null())
         active += " (PONDER_ISA=" + j["ponder_isa_env"].get<std::string>() + ")";
     line("active level", active);
+    if (j["features"].dump().find("amx-int8") != std::string::npos)
+        line("amx", j["amx"].get<bool>() ? "on (prompts of Q4_0 and Q8_0 weights)"
+                                         : "off (PONDER_AMX=0, or the OS refused the tile state)");
     line("threads", std::to_string(j["threads"].get<int>()) + " (the default for -t)");
     const uint64_t llc = j["llc_bytes"].get<uint64_t>();
     line("last-level cache", llc ? std::to_string(llc >> 20) + " MiB" : "-");

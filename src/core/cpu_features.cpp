@@ -55,6 +55,8 @@ void detect(CpuFeatures& f) {
         f.avx512bw = f.avx512f && ((b >> 30) & 1);
         f.avx512vl = f.avx512f && ((b >> 31) & 1);
         f.avx512vnni = f.avx512f && ((c >> 11) & 1);
+        const bool os_tiles = (xcr0 & 0x60000) == 0x60000;
+        f.amx_int8 = os_tiles && ((d >> 24) & 1) && ((d >> 25) & 1);
         __cpuid_count(7, 1, a, b, c, d);
         f.avx512bf16 = f.avx512f && ((a >> 5) & 1);
         f.avxvnni = f.avx2 && ((a >> 4) & 1);

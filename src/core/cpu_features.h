@@ -14,6 +14,10 @@ struct CpuFeatures {
     bool avx512vnni = false, avx512bf16 = false;
     // AVX-VNNI: `vpdpbusd` on 256-bit registers without AVX-512 (Intel since Alder Lake).
     bool avxvnni = false;
+    // AMX with 8-bit integer tiles (`tdpbssd`; Intel since Sapphire Rapids), with the OS saving
+    // the tile state (XCR0 bits 17-18). Linux still makes a process ask before it may use the
+    // tiles (kernels: amx_request_permission).
+    bool amx_int8 = false;
     // aarch64: Advanced SIMD, its dot product (SDOT/UDOT) and half-precision arithmetic.
     bool neon = false, dotprod = false, fp16 = false;
     // Size of the largest (last-level) data or unified cache CPU 0 reports, in bytes; 0 when the

@@ -46,6 +46,7 @@ struct Tables {
         register_gemm_q8_avx512(avx512);
         register_gemm_kquants_avx512(avx512);
         register_ops_avx512(avx512);
+        if (amx_enabled()) register_gemm_amx(avx512);
 #endif
     }
 };
@@ -88,6 +89,19 @@ Isa isa_from_env() {
 std::atomic<int> g_active{-1};
 
 }  // namespace
+
+bool amx_enabled() {
+#if defined(__x86_64__)
+    static const bool on = [] {
+        const char* env = std::getenv("PONDER_AMX");
+        if (env && std::string(env) == "0") return false;
+        return cpu_features().amx_int8 && amx_request_permission();
+    }();
+    return on;
+#else
+    return false;
+#endif
+}
 
 std::string_view isa_name(Isa isa) {
     switch (isa) {

@@ -134,7 +134,16 @@ void register_gemm_kquants_avxvnni(KernelTable& t);
 void register_gemm_kquants_avx512(KernelTable& t);  // x86/gemm_kquants_avx512.cpp
 void register_ops_avx2(KernelTable& t);    // x86/ops_avx2.cpp: rms_norm rope swiglu attention
 void register_ops_avx512(KernelTable& t);  // x86/ops_avx512.cpp
+// x86/gemm_amx.cpp: prompts (16 tokens or more) of the Q4_0x8 and Q8_0x16 layouts with AMX
+// tiles, the AVX-512 kernels' bits; registered over the AVX-512 level's kernels (which it keeps
+// for tails and decode) when amx_enabled().
+void register_gemm_amx(KernelTable& t);
+// Asks Linux for the AMX tile state (once per process); false where the kernel refuses.
+bool amx_request_permission();
 #endif
+// Whether the AVX-512 level uses AMX: the CPU has AMX-INT8, PONDER_AMX is not 0 and the OS
+// granted the tile state. False on other architectures.
+bool amx_enabled();
 // aarch64 builds: the NEON table starts as a copy of the scalar one.
 #if defined(__aarch64__)
 // arm/gemm_neon.cpp: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1
