@@ -82,7 +82,7 @@ void print_system() {
         active += " (PONDER_ISA=" + j["ponder_isa_env"].get<std::string>() + ")";
     line("active level", active);
     if (j["features"].dump().find("amx-int8") != std::string::npos)
-        line("amx", j["amx"].get<bool>() ? "on (prompts of Q4_0 and Q8_0 weights)"
+        line("amx", j["amx"].get<bool>() ? "on (prompts of Q4_0, Q5_0 and Q8_0 weights)"
                                          : "off (PONDER_AMX=0, or the OS refused the tile state)");
     line("threads", std::to_string(j["threads"].get<int>()) + " (the default for -t)");
     const uint64_t llc = j["llc_bytes"].get<uint64_t>();

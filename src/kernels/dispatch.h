@@ -134,7 +134,7 @@ void register_gemm_kquants_avxvnni(KernelTable& t);
 void register_gemm_kquants_avx512(KernelTable& t);  // x86/gemm_kquants_avx512.cpp
 void register_ops_avx2(KernelTable& t);    // x86/ops_avx2.cpp: rms_norm rope swiglu attention
 void register_ops_avx512(KernelTable& t);  // x86/ops_avx512.cpp
-// x86/gemm_amx.cpp: prompts (16 tokens or more) of the Q4_0x8 and Q8_0x16 layouts with AMX
+// x86/gemm_amx.cpp: prompts (16 tokens or more) of the Q4_0x8, Q8_0x16, Q5_0x16 layouts with AMX
 // tiles, the AVX-512 kernels' bits; registered over the AVX-512 level's kernels (which it keeps
 // for tails and decode) when amx_enabled().
 void register_gemm_amx(KernelTable& t);

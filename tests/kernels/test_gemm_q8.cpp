@@ -286,56 +286,62 @@ TEST(GemmQ8, AvxVnniKernelsEqualAvx2Bits) {
 #endif
 
 #if defined(__x86_64__)
-// On a CPU with AMX the AVX-512 level runs the prompts of the Q4_0x8 and Q8_0x16 layouts with
-// tile products (x86/gemm_amx.cpp), so the tests above see those; here the AVX-512 file's own
-// kernels run beside them and must give the same bits: token counts around the 16-token tiles
-// (tails go to the AVX-512 kernel, one leftover token with the token before it), row counts
-// around the 32-row panels (a Q4_0x8 last group of 8), row ranges inside the matrix.
+// On a CPU with AMX the AVX-512 level runs the prompts of the Q4_0x8, Q8_0x16 and Q5_0x16
+// layouts with tile products (x86/gemm_amx.cpp), so the tests above see those; here the AVX-512
+// file's own kernels run beside them and must give the same bits: token counts around the
+// 16-token tiles (tails go to the AVX-512 kernel, one leftover token with the token before it),
+// row counts around the 32-row panels (a Q4_0x8 last group of 8), row ranges inside the matrix.
 TEST(GemmQ8, AmxKernelsEqualAvx512Bits) {
     if (!amx_enabled()) GTEST_SKIP() << "this CPU (or PONDER_AMX=0, or the OS) gives no AMX";
     KernelTable plain;
     register_gemm_q8_avx512(plain);
     KernelTable amx = plain;
     register_gemm_amx(amx);
-    ASSERT_NE(amx.gemm_q4_0x8.gemm, plain.gemm_q4_0x8.gemm);
-    ASSERT_NE(amx.gemm_q8_0x16.gemm, plain.gemm_q8_0x16.gemm);
+    struct Case {
+        const char* name;
+        DType type;
+        const GemmKernel& plain;
+        const GemmKernel& amx;
+        void (*repack)(const uint8_t*, size_t, int64_t, int64_t, uint8_t*);
+        int group;
+    };
+    const Case cases[] = {
+        {"Q4_0x8", DType::Q4_0, plain.gemm_q4_0x8, amx.gemm_q4_0x8, repack_q4_0x8, 8},
+        {"Q8_0x16", DType::Q8_0, plain.gemm_q8_0x16, amx.gemm_q8_0x16, repack_q8_0x16, 16},
+        {"Q5_0x16", DType::Q5_0, plain.gemm_q5_0x16, amx.gemm_q5_0x16, repack_q5_0x16, 16},
+    };
     uint32_t seed = 900;
-    for (bool q4 : {true, false})
+    for (const Case& c : cases) {
+        ASSERT_NE(c.amx.gemm, c.plain.gemm) << c.name;
         for (int64_t rows : {16, 48, 56, 96})
             for (int64_t nb : {1, 3, 28})
                 for (int64_t nt : {15, 16, 17, 31, 32, 33, 50, 64}) {
-                    if (!q4 && rows % 16 != 0) continue;
-                    SCOPED_TRACE(std::string(q4 ? "Q4_0x8" : "Q8_0x16") +
-                                 " rows=" + std::to_string(rows) + " blocks=" + std::to_string(nb) +
-                                 " tokens=" + std::to_string(nt));
-                    const GemmKernel& a = q4 ? plain.gemm_q4_0x8 : plain.gemm_q8_0x16;
-                    const GemmKernel& b = q4 ? amx.gemm_q4_0x8 : amx.gemm_q8_0x16;
-                    const DType t = q4 ? DType::Q4_0 : DType::Q8_0;
+                    if (rows % c.group != 0) continue;
+                    SCOPED_TRACE(std::string(c.name) + " rows=" + std::to_string(rows) +
+                                 " blocks=" + std::to_string(nb) + " tokens=" + std::to_string(nt));
                     const int64_t cols = nb * kQK;
-                    auto tm = make_matrix(t, rows, cols, seed++);
+                    auto tm = make_matrix(c.type, rows, cols, seed++);
                     std::vector<uint8_t> packed(tm.bytes.size());
-                    if (q4)
-                        repack_q4_0x8(tm.m.data, tm.m.row_bytes, rows, cols, packed.data());
-                    else
-                        repack_q8_0x16(tm.m.data, tm.m.row_bytes, rows, cols, packed.data());
+                    c.repack(tm.m.data, tm.m.row_bytes, rows, cols, packed.data());
                     const auto x = make_acts(nt, cols, seed++);
-                    const size_t arb = row_size(a.act_type, cols);
+                    const size_t arb = row_size(c.plain.act_type, cols);
                     std::vector<uint8_t> acts(arb * size_t(nt));
                     for (int64_t i = 0; i < nt; ++i)
-                        a.quantize(x.data() + i * cols, cols, acts.data() + i * arb);
+                        c.plain.quantize(x.data() + i * cols, cols, acts.data() + i * arb);
                     // The whole matrix, then a range inside it as one thread of several gets.
                     const int64_t ranges[2][2] = {{0, rows}, {16, rows}};
                     for (const auto& rg : ranges) {
                         if (rg[0] >= rg[1]) continue;
                         std::vector<float> ya(size_t(rows * nt), -1.0f), yb(ya.size(), -1.0f);
-                        a.gemm(packed.data(), tm.m.row_bytes, acts.data(), arb, cols, nt, rg[0],
-                               rg[1], ya.data(), rows);
-                        b.gemm(packed.data(), tm.m.row_bytes, acts.data(), arb, cols, nt, rg[0],
-                               rg[1], yb.data(), rows);
+                        c.plain.gemm(packed.data(), tm.m.row_bytes, acts.data(), arb, cols, nt,
+                                     rg[0], rg[1], ya.data(), rows);
+                        c.amx.gemm(packed.data(), tm.m.row_bytes, acts.data(), arb, cols, nt, rg[0],
+                                   rg[1], yb.data(), rows);
                         EXPECT_EQ(0, std::memcmp(ya.data(), yb.data(), ya.size() * sizeof(float)))
                             << "rows " << rg[0] << ".." << rg[1];
                     }
                 }
+    }
 }
 #endif
 

@@ -1,9 +1,10 @@
 // Prompt matmul with Intel AMX (AMX-TILE + AMX-INT8; Sapphire Rapids and later) for the
-// Q4_0x8 and Q8_0x16 layouts (kernels/repack.h). Compiled with the AVX-512 flags plus
+// Q4_0x8, Q8_0x16 and Q5_0x16 layouts (kernels/repack.h). Compiled with the AVX-512 flags plus
 // -mamx-tile -mamx-int8; registered into the AVX-512 table only on CPUs (and kernels) that
 // allow AMX (dispatch.cpp).
 //
-// Bits: the same as the AVX-512 kernels these replace (q4_0x16_tile, q8_0x16_rows_tile). Both
+// Bits: the same as the AVX-512 kernels these replace (q4_0x16_tile, q8_0x16_rows_tile,
+// q5_0x16_tile). All
 // form each (row, token, block) integer sum exactly and then do, per row and token, in block
 // order, acc = fma(float(sum), dw * dx, acc). Here `tdpbssd` forms the integer sums of 16
 // tokens x 16 rows x one 32-element block per tile product (K = 32, not the unit's 64: every
@@ -15,9 +16,12 @@
 // tile unit forms the next block's sums.
 //
 // Measured (Intel Xeon, 2 cores, `bench_matmul --tokens 512`, one thread): Q4_0x8 up 17.1 ->
-// 11.3 ms, down 19.4 -> 12.3 ms. The float steps (cvt, mul, fma per 16 sums) and the tile
-// stores bound it, not the tile products: K = 32 halves the unit's work per product, and a
-// product's 1 KiB of sums must be stored and read back.
+// 11.3 ms, down 19.4 -> 12.3 ms; Q5_0x16 up 19.4 -> 13.5, down 21.8 -> 12.9. Timed apart (each
+// part skipped in turn), the tile work and the float steps of the up projection take about 7.5
+// and 6 ms: on this CPU they hardly overlap, whatever the order of the instructions (tried: one
+// tile pair per block with accumulators in registers, two sets of tile registers alternating,
+// 2 x 2 tiles with accumulators in memory as here; all within 10%). K = 32 halves the unit's
+// work per product, and each product's 1 KiB of sums is stored and read back.
 //
 // Tokens past the last whole 16 and rows past the last whole 16 (a Q4_0x8 matrix's last group
 // of 8) go to the AVX-512 kernel, as do calls of fewer than 16 tokens (decode).
@@ -47,6 +51,10 @@ constexpr int kTile = 16;  // tokens per A tile, rows per B tile
 // The AVX-512 kernels this file's kernels hand their tails to (set at registration).
 GemmFn g_base_q4_0x8 = nullptr;
 GemmFn g_base_q8_0x16 = nullptr;
+GemmFn g_base_q5_0x16 = nullptr;
+
+// The repacked layouts this file runs (kernels/repack.h).
+enum class Packed { Q4_0x8, Q8_0x16, Q5_0x16 };
 
 // Tile registers: tmm0-3 the 16 x 16 int32 sums of (A tile a, B tile b) at tmm 2a + b,
 // tmm4-5 the A tiles (16 tokens x 32 bytes each), tmm6-7 the B tiles (8 rows of 16 x 4 bytes).
@@ -108,6 +116,26 @@ inline void panel_q8_0(const uint8_t* g, uint8_t* tile, float* dw) {
         _mm512_store_si512(tile + 64 * j,
                            _mm512_xor_si512(_mm512_loadu_si512(g + 32 + 64 * j), bias));
     _mm512_store_ps(dw, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g))));
+}
+
+// One block of a Q5_0x16 group: the nibbles plus 16 where the fifth-bit masks are set, minus 16.
+inline void panel_q5_0(const uint8_t* g, uint8_t* tile, float* dw) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), b16 = _mm512_set1_epi8(0x10);
+    uint64_t hm[8];
+    std::memcpy(hm, g + 256, sizeof hm);
+    for (int jj = 0; jj < 4; ++jj) {
+        const __m512i v = _mm512_loadu_si512(g + 64 * jj);
+        const __m512i lo = _mm512_and_si512(v, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        _mm512_store_si512(
+            tile + 64 * jj,
+            _mm512_sub_epi8(_mm512_mask_add_epi8(lo, __mmask64(hm[jj]), lo, b16), b16));
+        _mm512_store_si512(
+            tile + 64 * (4 + jj),
+            _mm512_sub_epi8(_mm512_mask_add_epi8(hi, __mmask64(hm[4 + jj]), hi, b16), b16));
+    }
+    _mm512_store_ps(dw,
+                    _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 320))));
 }
 
 // The tile intrinsics take literal register numbers.
@@ -178,10 +206,12 @@ inline void amx_tiles(const uint8_t* panel, const uint8_t* acts, size_t arb, con
 
 // The GemmFn of both layouts: rows [r0, r1) in panels of 32 (a last one of 16), tokens in
 // tiles of 32 (a last one of 16).
-template <bool kQ4>
+template <Packed P>
 void gemm_amx(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
               int64_t n_tokens, int64_t r0, int64_t r1, float* y, int64_t ldy) {
-    const GemmFn base = kQ4 ? g_base_q4_0x8 : g_base_q8_0x16;
+    const GemmFn base = P == Packed::Q4_0x8    ? g_base_q4_0x8
+                        : P == Packed::Q8_0x16 ? g_base_q8_0x16
+                                               : g_base_q5_0x16;
     const int64_t t16 = n_tokens / kTile * kTile;
     const int64_t r16 = r0 + (r1 - r0) / kTile * kTile;
     if (t16 == 0 || r16 == r0) {
@@ -212,11 +242,13 @@ void gemm_amx(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int
                 uint8_t* tile = panel + size_t(b) * kPanelBlockBytes + 512 * j;
                 float* dw =
                     reinterpret_cast<float*>(panel + size_t(b) * kPanelBlockBytes + 1024) + 16 * j;
-                if constexpr (kQ4)
+                if constexpr (P == Packed::Q4_0x8)
                     panel_q4_0(w + size_t(rj) * wrb + size_t(b) * kQ4_0x8Bytes,
                                w + size_t(rj + 8) * wrb + size_t(b) * kQ4_0x8Bytes, tile, dw);
-                else
+                else if constexpr (P == Packed::Q8_0x16)
                     panel_q8_0(w + size_t(rj) * wrb + size_t(b) * kQ8_0x16Bytes, tile, dw);
+                else
+                    panel_q5_0(w + size_t(rj) * wrb + size_t(b) * kQ5_0x16Bytes, tile, dw);
             }
         }
         for (int64_t t = 0; t < t16;) {
@@ -259,11 +291,15 @@ bool amx_request_permission() {
 void register_gemm_amx(KernelTable& t) {
     if (t.gemm_q4_0x8.gemm) {
         g_base_q4_0x8 = t.gemm_q4_0x8.gemm;
-        t.gemm_q4_0x8.gemm = gemm_amx<true>;
+        t.gemm_q4_0x8.gemm = gemm_amx<Packed::Q4_0x8>;
     }
     if (t.gemm_q8_0x16.gemm) {
         g_base_q8_0x16 = t.gemm_q8_0x16.gemm;
-        t.gemm_q8_0x16.gemm = gemm_amx<false>;
+        t.gemm_q8_0x16.gemm = gemm_amx<Packed::Q8_0x16>;
+    }
+    if (t.gemm_q5_0x16.gemm) {
+        g_base_q5_0x16 = t.gemm_q5_0x16.gemm;
+        t.gemm_q5_0x16.gemm = gemm_amx<Packed::Q5_0x16>;
     }
 }
 
