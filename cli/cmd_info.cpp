@@ -81,9 +81,10 @@ void print_system() {
     if (!j["ponder_isa_env"].is_null())
         active += " (PONDER_ISA=" + j["ponder_isa_env"].get<std::string>() + ")";
     line("active level", active);
-    if (j["features"].dump().find("amx-int8") != std::string::npos)
-        line("amx", j["amx"].get<bool>() ? "on (prompts of Q4_0, Q5_0 and Q8_0 weights)"
-                                         : "off (PONDER_AMX=0, or the OS refused the tile state)");
+    if (cpu_features().amx_int8)
+        line("amx", j["amx"].get<bool>()
+                        ? "on (avx512 level: prompts of Q4_0, Q5_0 and Q8_0 weights)"
+                        : "off (PONDER_AMX=0, or the OS refused the tile state)");
     line("threads", std::to_string(j["threads"].get<int>()) + " (the default for -t)");
     const uint64_t llc = j["llc_bytes"].get<uint64_t>();
     line("last-level cache", llc ? std::to_string(llc >> 20) + " MiB" : "-");

@@ -74,6 +74,8 @@ TEST(CliInfoSystem, JsonAgreesWithTheLibrary) {
     EXPECT_EQ(has("avx512vnni"), f.avx512vnni);
     EXPECT_EQ(has("avx512bf16"), f.avx512bf16);
     EXPECT_EQ(has("neon"), f.neon);
+    EXPECT_EQ(has("amx-int8"), f.amx_int8);
+    EXPECT_EQ(j["amx"], kernels::amx_enabled());
     EXPECT_EQ(j["best_isa"], std::string(kernels::isa_name(kernels::best_isa())));
     EXPECT_EQ(j["active_isa"], j["best_isa"]);
     EXPECT_TRUE(j["ponder_isa_env"].is_null());
@@ -107,6 +109,19 @@ TEST(CliInfoSystem, PonderIsaSelectsTheActiveLevel) {
     const CliRun t = run_cli("PONDER_ISA=scalar", {"info", "--system"});
     EXPECT_NE(t.out.find("active level     scalar (PONDER_ISA=scalar)"), std::string::npos)
         << t.out;
+}
+
+// PONDER_AMX=0 keeps the AMX kernels off; on a CPU with AMX the text says so.
+TEST(CliInfoSystem, PonderAmxZeroTurnsAmxOff) {
+    const CliRun r = run_cli("PONDER_AMX=0", {"info", "--system", "--json"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["amx"], false);
+    const CliRun t = run_cli("PONDER_AMX=0", {"info", "--system"});
+    ASSERT_EQ(t.code, 0) << t.err;
+    if (cpu_features().amx_int8)
+        EXPECT_NE(t.out.find("amx              off (PONDER_AMX=0"), std::string::npos) << t.out;
+    else
+        EXPECT_EQ(t.out.find("amx "), std::string::npos) << t.out;
 }
 
 TEST(CliInfoSystem, UnknownPonderIsaFails) {
