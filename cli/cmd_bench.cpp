@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "kernels/dispatch.h"
 #include "runtime/bench.h"
 #include "runtime/context.h"
 
@@ -33,6 +34,7 @@ void print_json(const BenchResult& r) {
     j["file_bytes"] = r.file_bytes;
     j["weight_bytes"] = r.weight_bytes;
     j["n_threads"] = r.n_threads;
+    j["kernels"] = kernels::active_kernels_name();
     j["n_prompt"] = r.params.n_prompt;
     j["n_gen"] = r.params.n_gen;
     j["ctx_depth"] = r.params.ctx_depth;
@@ -79,7 +81,8 @@ void print_table(const BenchResult& r) {
                 r.model_name.c_str());
     std::printf("weights    %.2f GiB read per token, %.3f B params; file %.2f GiB\n",
                 double(r.weight_bytes) / gib, double(r.n_params) / 1e9, double(r.file_bytes) / gib);
-    std::printf("threads    %d   KV %s   load %.3f s   peak RSS %.2f GiB\n", r.n_threads,
+    std::printf("threads    %d   kernels %s   KV %s   load %.3f s   peak RSS %.2f GiB\n",
+                r.n_threads, kernels::active_kernels_name().c_str(),
                 std::string(dtype_name(r.params.kv_type)).c_str(), r.load_s,
                 double(r.peak_rss_bytes) / gib);
     std::printf("\n%-22s %10s %10s %10s\n", "test", "t/s", "min", "max");

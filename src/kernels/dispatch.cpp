@@ -103,6 +103,13 @@ bool amx_enabled() {
 #endif
 }
 
+std::string active_kernels_name() {
+    const Isa isa = active_isa();
+    std::string s(isa_name(isa));
+    if (isa == Isa::Avx512 && amx_enabled()) s += "+amx";
+    return s;
+}
+
 std::string_view isa_name(Isa isa) {
     switch (isa) {
         case Isa::Avx2:

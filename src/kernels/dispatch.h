@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -144,6 +145,9 @@ bool amx_request_permission();
 // Whether the AVX-512 level uses AMX: the CPU has AMX-INT8, PONDER_AMX is not 0 and the OS
 // granted the tile state. False on other architectures.
 bool amx_enabled();
+// What the kernels in use are, for benchmark reports: the active level's name, with "+amx"
+// where that level runs prompts on AMX ("avx512+amx", "avx2", "neon", ...).
+std::string active_kernels_name();
 // aarch64 builds: the NEON table starts as a copy of the scalar one.
 #if defined(__aarch64__)
 // arm/gemm_neon.cpp: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1

@@ -11,6 +11,7 @@
 #include "common/paths.h"
 #include "gguf/gguf.h"
 #include "hub/temp_dir.h"
+#include "kernels/dispatch.h"
 
 namespace ponder {
 namespace {
@@ -45,6 +46,15 @@ nlohmann::json bench_json(const std::string& model, const std::string& extra) {
     return nlohmann::json::parse(out);
 }
 
+// PONDER_ISA=scalar shows in the report as the kernels that ran.
+TEST(CliBench, ReportsTheKernelsThatRan) {
+    const std::string model = test::model_path("tiny-llama-Q4_0.gguf");
+    const auto [out, rc] = run_cmd("PONDER_ISA=scalar " + test::cli_path() + " bench -m " + model +
+                                   " -p 16 -n 4 -r 1 -t 2 --bandwidth-mib 0 2>/dev/null");
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("kernels scalar"), std::string::npos) << out;
+}
+
 TEST(CliBench, JsonHasEveryFieldAndTheyAreSane) {
     const auto j = bench_json(test::model_path("tiny-llama-Q4_0.gguf"), "--bandwidth-mib 64");
     for (const char* k :
@@ -60,6 +70,11 @@ TEST(CliBench, JsonHasEveryFieldAndTheyAreSane) {
     EXPECT_EQ(j["pp_samples"].size(), 2u);
     EXPECT_EQ(j["tg_samples"].size(), 2u);
     EXPECT_EQ(j["n_threads"].get<int>(), 2);
+    // The kernels that ran: the active level, "+amx" where its prompts use AMX.
+    const kernels::Isa isa = kernels::active_isa();
+    EXPECT_EQ(j["kernels"],
+              std::string(kernels::isa_name(isa)) +
+                  (isa == kernels::Isa::Avx512 && kernels::amx_enabled() ? "+amx" : ""));
     const double load_s = j["load_s"];
     EXPECT_GE(load_s, 0);
     EXPECT_LT(load_s, 60);
