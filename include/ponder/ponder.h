@@ -7,6 +7,12 @@
  *
  * Threads: a model may be shared by several contexts; a context and a sampler are used by
  * one thread at a time. ponder_last_error() is per thread.
+ *
+ * Environment: PONDER_ISA=scalar|avx2|avx512|neon forces a lower kernel level. On Intel CPUs
+ * with AMX the kernel setup (at the first model load) asks Linux for the AMX tile state for
+ * the whole process (arch_prctl ARCH_REQ_XCOMP_PERM); signal frames then carry that state, so
+ * a host program's alternate signal stacks must be large enough (sysconf(_SC_SIGSTKSZ) tells).
+ * PONDER_AMX=0 skips the request and the AMX kernels.
  */
 #ifndef PONDER_H
 #define PONDER_H
