@@ -26,6 +26,7 @@
 // Tokens past the last whole 16 and rows past the last whole 16 (a Q4_0x8 matrix's last group
 // of 8) go to the AVX-512 kernel, as do calls of fewer than 16 tokens (decode).
 #if defined(__x86_64__)
+// GCC 12's AVX-512 headers warn about their own __Y at -O3 (see gemm_q8_avx512.cpp).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -38,6 +39,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/fp16.h"
 #include "core/quant_blocks.h"
 #include "kernels/dispatch.h"
 #include "kernels/repack.h"
@@ -45,7 +47,6 @@
 namespace ponder::kernels {
 namespace {
 
-constexpr int64_t kQK = 32;
 constexpr int kTile = 16;  // tokens per A tile, rows per B tile
 
 // The AVX-512 kernels this file's kernels hand their tails to (set at registration).
@@ -79,10 +80,6 @@ void configure_tiles() {
     c.rows[6] = c.rows[7] = 8;
     c.colsb[6] = c.colsb[7] = 64;
     _tile_loadconfig(&c);
-}
-
-inline float half_to_float(uint16_t h) {
-    return _cvtsh_ss(h);
 }
 
 // A panel holds 32 rows (two B tiles) per block: B tile 0 (rows 0-15) at 0, B tile 1 at 512,
@@ -204,7 +201,7 @@ inline void amx_tiles(const uint8_t* panel, const uint8_t* acts, size_t arb, con
             _mm512_storeu_ps(y + t * ldy + 16 * j, _mm512_load_ps(acc + t * 32 + 16 * j));
 }
 
-// The GemmFn of both layouts: rows [r0, r1) in panels of 32 (a last one of 16), tokens in
+// The GemmFn of the three layouts: rows [r0, r1) in panels of 32 (a last one of 16), tokens in
 // tiles of 32 (a last one of 16).
 template <Packed P>
 void gemm_amx(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int64_t n,
@@ -231,7 +228,7 @@ void gemm_amx(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, int
     uint8_t* panel = reinterpret_cast<uint8_t*>(panel_buf.data());
     for (int64_t t = 0; t < t16; ++t) {
         const auto* xb = reinterpret_cast<const BlockQ8_0*>(acts + size_t(t) * arb);
-        for (int64_t b = 0; b < nb; ++b) xd[size_t(t * nb + b)] = half_to_float(xb[b].d);
+        for (int64_t b = 0; b < nb; ++b) xd[size_t(t * nb + b)] = fp16_to_f32(xb[b].d);
     }
     configure_tiles();
     for (int64_t r = r0; r < r16;) {
