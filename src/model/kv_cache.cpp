@@ -1,6 +1,7 @@
 #include "model/kv_cache.h"
 
 #include <algorithm>
+#include <string>
 
 #include "core/error.h"
 
@@ -17,9 +18,17 @@ KvCache::KvCache(int32_t n_layer, int32_t n_cells, int32_t n_head_kv, int32_t he
     if (n_head_kv <= 0) fail("KV cache: n_head_kv must be positive, got ", n_head_kv);
     head_ = row_size(type, head_dim);
     if (n_cells <= 0) fail("KV cache size must be positive, got ", n_cells);
-    const size_t n = size_t(n_layer) * size_t(n_head_kv) * size_t(n_cells) * head_;
-    k_.assign(n, 0);
-    v_.assign(n, 0);
+    size_t n = 0;
+    if (__builtin_mul_overflow(size_t(n_layer) * size_t(n_head_kv), size_t(n_cells), &n) ||
+        __builtin_mul_overflow(n, head_, &n))
+        fail("KV cache of ", n_cells, " cells x ", n_layer, " layers x ", n_head_kv,
+             " heads does not fit in memory");
+    // Small pages: each (layer, head) array is touched from its start as cells fill, and with
+    // 2 MiB pages a short context would take 2 MiB per array and per K / V from its first token.
+    const std::string what = "the KV cache of " + std::to_string(n_cells) +
+                             " cells (lower the context size, -c / n_ctx)";
+    k_ = PageBuffer(n, PageBuffer::Pages::Small, what + ", keys");
+    v_ = PageBuffer(n, PageBuffer::Pages::Small, what + ", values");
     seq_mask_.assign(size_t(n_cells), 0);
     free_.reserve(size_t(n_cells));
     for (int32_t c = n_cells - 1; c >= 0; --c) free_.push_back(c);

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/page_buffer.h"
+
 #include "core/dtype.h"
 #include "kernels/kernels.h"
 
@@ -75,7 +77,7 @@ class KvCache {
     int32_t n_layer_, n_cells_, n_head_kv_;
     size_t head_;  // bytes of one head's key (or value) in one cell
     DType type_;
-    std::vector<uint8_t> k_, v_;
+    PageBuffer k_, v_;                // zero-filled; pages are touched as cells are written
     std::vector<uint64_t> seq_mask_;  // per cell: which sequences see it
     std::vector<int32_t> free_;       // free cell ids (a stack)
     int32_t n_used_ = 0;

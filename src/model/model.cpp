@@ -116,16 +116,10 @@ void Model::repack_weights() {
     // push the page cache (and with it the file) out.
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     if (pages > 0 && page > 0 && total > uint64_t(pages) * uint64_t(page) / 2) return;
-    // 2 MiB aligned, so that transparent huge pages can back it (fewer faults while copying,
-    // fewer TLB misses while streaming it per token).
-    const size_t huge = size_t(2) << 20, span = total + huge;
-    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return;  // not fatal: the row-major kernels read the file directly
-    auto* base =
-        reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + huge - 1) / huge * huge);
-#ifdef MADV_HUGEPAGE
-    madvise(base, total, MADV_HUGEPAGE);
-#endif
+    // Huge pages (fewer faults while copying, fewer TLB misses while streaming it per token).
+    PageBuffer buf = PageBuffer::try_map(total, PageBuffer::Pages::Huge);
+    if (!buf.data()) return;  // not fatal: the row-major kernels read the file directly
+    uint8_t* const base = buf.data();
     const GgufFile& f = *file_;
     const uintptr_t pg = uintptr_t(page);
     auto repack_rows = [](kernels::Layout to, const uint8_t* s, size_t rb, int64_t nr, int64_t nc,
@@ -225,10 +219,8 @@ void Model::repack_weights() {
         w_.token_embd.layout = target(w_.token_embd);
         w_.token_embd.data = base + it->second;
     }
-    mprotect(base, total, PROT_READ);
-    repacked_ =
-        std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [span](uint8_t* q) { munmap(q, span); });
-    repacked_bytes_ = total;
+    buf.protect_read_only();
+    repacked_ = std::move(buf);
 }
 
 }  // namespace ponder

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/page_buffer.h"
 #include "gguf/gguf.h"
 #include "model/architecture.h"
 
@@ -31,7 +32,7 @@ class Model {
     // Bytes of weights read per generated token (every matrix once): the bandwidth bound.
     uint64_t weight_bytes() const;
     // Bytes of matrices copied into a repacked layout at load (0: none; see load()).
-    size_t repacked_bytes() const { return repacked_bytes_; }
+    size_t repacked_bytes() const { return repacked_.size(); }
 
   private:
     // Opens nothing and repacks nothing: the family, hyper-parameters and weights of `file`.
@@ -47,8 +48,7 @@ class Model {
     const Architecture* arch_ = nullptr;
     HParams hp_;
     ModelWeights w_;
-    std::shared_ptr<uint8_t> repacked_;  // anonymous mapping holding the repacked matrices
-    size_t repacked_bytes_ = 0;
+    PageBuffer repacked_;  // the repacked matrices (read-only once written)
 };
 
 }  // namespace ponder

@@ -1,6 +1,12 @@
 // KV cache bookkeeping: allocation, visibility by position, sharing prefixes, freeing.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
 #include "core/error.h"
 #include "model/kv_cache.h"
 
@@ -49,6 +55,52 @@ TEST(KvCache, FullCacheThrowsAClearError) {
     }
     EXPECT_THROW(kv.alloc(64, 0), Error);
     EXPECT_THROW(kv.seq_rm(-1, 0, -1), Error);
+}
+
+// Resident bytes of this process (/proc/self/statm), -1 where unreadable.
+long long resident_bytes() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    long long size = 0, resident = 0;
+    const int n = std::fscanf(f, "%lld %lld", &size, &resident);
+    std::fclose(f);
+    return n == 2 ? resident * sysconf(_SC_PAGESIZE) : -1;
+}
+
+TEST(KvCache, StorageStartsZeroedOnCacheLinesAndTakesMemoryAsCellsFill) {
+    const long long before = resident_bytes();
+    if (before < 0) GTEST_SKIP() << "no /proc/self/statm";
+    // 24 layers x 2 heads x 32768 cells x 256 bytes: 384 MiB each for K and V.
+    KvCache kv(24, 32768, 2, 128);
+    ASSERT_EQ(kv.bytes(), size_t(2) * 24 * 2 * 32768 * 256);
+    EXPECT_LT(resident_bytes() - before, 16ll << 20) << "the cache took its full size up front";
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(kv.k(0, 0, 0)) % 64, 0u);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(kv.v(0, 0, 0)) % 64, 0u);
+    // 100 cells written in every (layer, head): about 25 KB per array, 4.7 MiB in all.
+    for (int p = 0; p < 100; ++p) {
+        const int32_t c = kv.alloc(0, p);
+        for (int l = 0; l < 24; ++l)
+            for (int h = 0; h < 2; ++h) {
+                std::memset(kv.k(l, h, c), 0x3c, kv.head_bytes());
+                std::memset(kv.v(l, h, c), 0x3c, kv.head_bytes());
+            }
+    }
+    EXPECT_LT(resident_bytes() - before, 32ll << 20);
+    // A cell nothing wrote reads as zeros (F16 +0).
+    const uint8_t* last = kv.k(23, 1, 32767);
+    for (size_t i = 0; i < kv.head_bytes(); ++i) ASSERT_EQ(last[i], 0) << i;
+}
+
+TEST(KvCache, SizeTheSystemCannotMapIsAClearError) {
+    // 64 layers x 64 heads x 2^30 cells x 256 bytes = 1 PiB, more than any machine maps.
+    try {
+        KvCache kv(64, 1 << 30, 64, 128);
+        FAIL() << "a 1 PiB cache was mapped";
+    } catch (const Error& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("KV cache"), std::string::npos) << m;
+        EXPECT_NE(m.find("MiB"), std::string::npos) << m;
+    }
 }
 
 TEST(KvCache, PartialRemovalKeepsOrder) {
