@@ -31,6 +31,19 @@
 namespace ponder::kernels {
 namespace {
 
+// The reference's 8-lane sum ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7)) (kquants_common.h hsum8) in
+// registers: the same additions in the same order, without a trip through memory.
+inline float hsum8_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));  // (a0+a4)+(a2+a6), (a1+a5)+(a3+a7)
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+// The Q4_K mins' 4-lane sum (m0+m2)+(m1+m3), likewise.
+inline float hsum4_ps(__m128 m) {
+    const __m128 s = _mm_add_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
 // ---- activations: Q8_K rows ------------------------------------------------------------
 
 inline int hsum8_epi32(__m256i v) {
@@ -336,20 +349,14 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
     }
     for (int i = 0; i < R; ++i)
         for (int j = 0; j < T; ++j) {
-            alignas(32) float f[8];
-            _mm256_store_ps(f, facc[i][j]);
-            const float s = hsum8(f);
+            const float s = hsum8_ps(facc[i][j]);
             float out = s;
             if constexpr (K == KQ::Q4) {
-                alignas(16) float m[4];
-                _mm_store_ps(m, macc[i][j]);
-                out = s + ((m[0] + m[2]) + (m[1] + m[3]));
+                out = s + hsum4_ps(macc[i][j]);
             } else if constexpr (K == KQ::Q5) {
                 out = s + summs[i][j];
             } else if constexpr (K == KQ::Q2) {
-                alignas(32) float m[8];
-                _mm256_store_ps(m, macc2[i][j]);
-                out = s + hsum8(m);
+                out = s + hsum8_ps(macc2[i][j]);
             }
             y[j * ldy + i] = out;
         }
@@ -486,11 +493,10 @@ void tile_packed(const PackedSB* const* rows, const TokenSB* const* tok, int64_t
     }
     for (int i = 0; i < R; ++i)
         for (int j = 0; j < T; ++j) {
-            const float s = hsum8(facc[i][j]);
+            const float s = hsum8_ps(_mm256_load_ps(facc[i][j]));
             float out = s;
             if constexpr (K == KQ::Q4) {
-                const float* m = macc[i][j];
-                out = s + ((m[0] + m[2]) + (m[1] + m[3]));
+                out = s + hsum4_ps(_mm_load_ps(macc[i][j]));
             } else if constexpr (K == KQ::Q5) {
                 out = s + summs[i][j];
             }

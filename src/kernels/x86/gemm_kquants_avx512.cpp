@@ -30,7 +30,8 @@
 // paths above, keeping the reference's bits.
 #if defined(__x86_64__)
 // GCC 12's AVX-512 headers build some results from deliberately undefined registers
-// (_mm512_undefined_*), which -Wmaybe-uninitialized reports (GCC bug 105593).
+// (_mm512_undefined_*), which -W(maybe-)uninitialized reports (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
@@ -620,17 +621,33 @@ void tile_packed(const PackedSB* pk, int n_rows, const TokenSB* const* tok, int6
             }
         }
     }
+    // Each row's 8 lanes summed in the reference's order ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7))
+    // (hsum8) for both rows of a pair at once: lane 8h of the result is row 2p+h's sum. The
+    // Q4_K mins the same way, (m0+m2)+(m1+m3) in lane 4i. Then the quad's 4 rows of a token
+    // are gathered into lanes 0-3 and stored together (its rows are contiguous in y).
+    const __m512i pick_sums = _mm512_setr_epi32(0, 8, 16, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i pick_mins = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __mmask16 rows_mask = __mmask16((1u << n_rows) - 1u);
     for (int j = 0; j < T; ++j) {
-        const float* m = macc[j];
-        for (int i = 0; i < n_rows; ++i) {
-            const float s = hsum8(facc[i / 2][j] + 8 * (i % 2));
-            float out = s;
-            if constexpr (K == KQ::Q4)
-                out = s + ((m[4 * i] + m[4 * i + 2]) + (m[4 * i + 1] + m[4 * i + 3]));
-            else if constexpr (K == KQ::Q5)
-                out = s + m[4 * i];
-            y[j * ldy + i] = out;
+        __m512 r[2];
+        for (int p = 0; p < 2; ++p) {
+            const __m512 a = _mm512_load_ps(facc[p][j]);
+            // lanes 0-3 of each 8: a0+a4, a1+a5, a2+a6, a3+a7
+            const __m512 b = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
+            // lanes 0, 1 of each 8: (a0+a4)+(a2+a6), (a1+a5)+(a3+a7)
+            const __m512 c = _mm512_add_ps(b, _mm512_permute_ps(b, _MM_SHUFFLE(1, 0, 3, 2)));
+            r[p] = _mm512_add_ps(c, _mm512_permute_ps(c, _MM_SHUFFLE(2, 3, 0, 1)));
         }
+        __m512 out = _mm512_permutex2var_ps(r[0], pick_sums, r[1]);
+        if constexpr (K == KQ::Q4) {
+            const __m512 m = _mm512_load_ps(macc[j]);
+            const __m512 mm = _mm512_add_ps(m, _mm512_permute_ps(m, _MM_SHUFFLE(1, 0, 3, 2)));
+            const __m512 ms = _mm512_add_ps(mm, _mm512_permute_ps(mm, _MM_SHUFFLE(2, 3, 0, 1)));
+            out = _mm512_add_ps(out, _mm512_permutexvar_ps(pick_mins, ms));
+        } else if constexpr (K == KQ::Q5) {
+            out = _mm512_add_ps(out, _mm512_permutexvar_ps(pick_mins, _mm512_load_ps(macc[j])));
+        }
+        _mm512_mask_storeu_ps(y + j * ldy, rows_mask, out);
     }
 }
 
