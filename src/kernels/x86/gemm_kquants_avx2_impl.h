@@ -531,13 +531,14 @@ void gemm_packed(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, 
     const int64_t nb = n_cols / kQK_K;
     thread_local std::vector<TokenSB> toks;
     toks.resize(size_t(n_tokens * nb));
+    const int8_t* quants = aligned_token_quants(acts, arb, n_tokens, nb);
     const __m256i ones16 = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < n_tokens; ++t)
         for (int64_t b = 0; b < nb; ++b) {
             const auto& xb = reinterpret_cast<const BlockQ8_K*>(acts + size_t(t) * arb)[b];
             TokenSB& ts = toks[size_t(t * nb + b)];
             ts.d = xb.d;
-            ts.q = xb.qs;
+            ts.q = quants + size_t(t * nb + b) * kQK_K;
             const __m256i s32 = _mm256_madd_epi16(
                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums)), ones16);
             ts.s16 = _mm_packs_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));

@@ -669,13 +669,14 @@ void gemm_packed(const uint8_t* w, size_t wrb, const uint8_t* acts, size_t arb, 
     // Token side, once per call: per token and super-block (thread-local scratch).
     thread_local std::vector<TokenSB> toks;
     toks.resize(size_t(n_tokens * nb));
+    const int8_t* quants = aligned_token_quants(acts, arb, n_tokens, nb);
     const __m256i ones16 = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < n_tokens; ++t)
         for (int64_t b = 0; b < nb; ++b) {
             const auto& xb = reinterpret_cast<const BlockQ8_K*>(acts + size_t(t) * arb)[b];
             TokenSB& ts = toks[size_t(t * nb + b)];
             ts.d = xb.d;
-            ts.q = xb.qs;
+            ts.q = quants + size_t(t * nb + b) * kQK_K;
             if constexpr (K == KQ::Q6) {
                 ts.s16 = _mm_setzero_si128();
             } else {

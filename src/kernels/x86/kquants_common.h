@@ -59,3 +59,25 @@ inline void scales_mins(const uint8_t* p, uint64_t& sc, uint64_t& mn) {
 inline float hsum8(const float* a) {
     return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
 }
+
+// The quants of n_tokens Q8_K activation rows (nb super-blocks each, rows arb bytes apart)
+// copied to 64-byte aligned rows of 256 in thread-local scratch (kept): row t's super-block b
+// at (t * nb + b) * 256. In the activation rows (292-byte blocks) every other 32-byte load of a
+// prompt tile crosses a cache line, which made the shapes whose activations stream from L2
+// (ffn_down) 10-20% slower.
+inline const int8_t* aligned_token_quants(const uint8_t* acts, size_t arb, int64_t n_tokens,
+                                          int64_t nb) {
+    struct alignas(64) Line {
+        int8_t b[64];
+    };
+    thread_local std::vector<Line> buf;
+    const size_t lines = size_t(n_tokens * nb) * (kQK_K / 64);
+    if (buf.size() < lines) buf.resize(lines);
+    int8_t* out = buf.data()->b;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const auto* xb = reinterpret_cast<const BlockQ8_K*>(acts + size_t(t) * arb);
+        for (int64_t b = 0; b < nb; ++b)
+            std::memcpy(out + size_t(t * nb + b) * kQK_K, xb[b].qs, kQK_K);
+    }
+    return out;
+}
