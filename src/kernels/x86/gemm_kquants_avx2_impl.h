@@ -31,7 +31,7 @@
 namespace ponder::kernels {
 namespace {
 
-// The reference's 8-lane sum ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7)) (kquants_common.h hsum8) in
+// The reference's 8-lane sum ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7)) (dot_ref.cpp) in
 // registers: the same additions in the same order, without a trip through memory.
 inline float hsum8_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

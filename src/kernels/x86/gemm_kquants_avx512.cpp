@@ -274,6 +274,31 @@ inline __m512i unpack_chunk(const typename Block<K>::type& b, int c) {
     }
 }
 
+// Lane 8h = the reference's 8-lane sum ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7)) (hsum8) of lanes
+// 8h .. 8h + 7 of a: both rows of a row pair at once, the same additions in the same order.
+inline __m512 hsum8_pairs(__m512 a) {
+    // lanes 0-3 of each 8: a0+a4, a1+a5, a2+a6, a3+a7
+    const __m512 b = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
+    // lanes 0, 1 of each 8: (a0+a4)+(a2+a6), (a1+a5)+(a3+a7)
+    const __m512 c = _mm512_add_ps(b, _mm512_permute_ps(b, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm512_add_ps(c, _mm512_permute_ps(c, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+// Lane 4i = (m0+m2)+(m1+m3) of lanes 4i .. 4i + 3 (the Q4_K mins' order), for 4 rows.
+inline __m512 hsum4_quads(__m512 m) {
+    const __m512 s = _mm512_add_ps(m, _mm512_permute_ps(m, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+// Lanes 0-3: lanes 0, 8 of lo and 0, 8 of hi (the sums hsum8_pairs leaves, rows 0-3).
+inline __m512 pick_pair_sums(__m512 lo, __m512 hi) {
+    return _mm512_permutex2var_ps(
+        lo, _mm512_setr_epi32(0, 8, 16, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), hi);
+}
+// Lanes 0-3: lanes 0, 4, 8, 12 of m (hsum4_quads' sums, rows 0-3).
+inline __m512 pick_quad_sums(__m512 m) {
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+                                 m);
+}
+
 // One tile: rows w0 + i * wrb (i < R), tokens a0 + j * arb (j < T), nb super-blocks;
 // writes y[j * ldy + i].
 template <KQ K, int R, int T>
@@ -436,26 +461,23 @@ void tile(const uint8_t* w0, size_t wrb, const uint8_t* a0, size_t arb, int64_t 
             }
         }
     }
+    // Each row's sums in registers (hsum8_pairs, hsum4_quads: the reference's additions in its
+    // order), the tile's R rows of a token stored together (contiguous in y).
+    const __mmask16 rows_mask = __mmask16((1u << R) - 1u);
     for (int j = 0; j < T; ++j) {
-        alignas(64) float m[16];
-        _mm512_store_ps(m, macc[j]);
-        for (int p = 0; p < RP; ++p) {
-            alignas(64) float f[16], m2[16];
-            _mm512_store_ps(f, facc[p][j]);
-            _mm512_store_ps(m2, macc2[K == KQ::Q2 ? p : 0][j]);
-            for (int h = 0; h < 2 && 2 * p + h < R; ++h) {
-                const int i = 2 * p + h;
-                const float s = hsum8(f + 8 * h);
-                float out = s;
-                if constexpr (K == KQ::Q4)
-                    out = s + ((m[4 * i] + m[4 * i + 2]) + (m[4 * i + 1] + m[4 * i + 3]));
-                else if constexpr (K == KQ::Q5)
-                    out = s + m[4 * i];
-                else if constexpr (K == KQ::Q2)
-                    out = s + hsum8(m2 + 8 * h);
-                y[j * ldy + i] = out;
-            }
+        const __m512 s0 = hsum8_pairs(facc[0][j]);
+        const __m512 s1 = RP > 1 ? hsum8_pairs(facc[RP - 1][j]) : s0;
+        __m512 out = pick_pair_sums(s0, s1);
+        if constexpr (K == KQ::Q4) {
+            out = _mm512_add_ps(out, pick_quad_sums(hsum4_quads(macc[j])));
+        } else if constexpr (K == KQ::Q5) {
+            out = _mm512_add_ps(out, pick_quad_sums(macc[j]));
+        } else if constexpr (K == KQ::Q2) {
+            const __m512 m0 = hsum8_pairs(macc2[0][j]);
+            const __m512 m1 = RP > 1 ? hsum8_pairs(macc2[RP - 1][j]) : m0;
+            out = _mm512_add_ps(out, pick_pair_sums(m0, m1));
         }
+        _mm512_mask_storeu_ps(y + j * ldy, rows_mask, out);
     }
 }
 
@@ -621,32 +643,16 @@ void tile_packed(const PackedSB* pk, int n_rows, const TokenSB* const* tok, int6
             }
         }
     }
-    // Each row's 8 lanes summed in the reference's order ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7))
-    // (hsum8) for both rows of a pair at once: lane 8h of the result is row 2p+h's sum. The
-    // Q4_K mins the same way, (m0+m2)+(m1+m3) in lane 4i. Then the quad's 4 rows of a token
-    // are gathered into lanes 0-3 and stored together (its rows are contiguous in y).
-    const __m512i pick_sums = _mm512_setr_epi32(0, 8, 16, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i pick_mins = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    // Each row's sums in registers (hsum8_pairs, hsum4_quads: the reference's additions in its
+    // order), the quad's rows of a token stored together (contiguous in y).
     const __mmask16 rows_mask = __mmask16((1u << n_rows) - 1u);
     for (int j = 0; j < T; ++j) {
-        __m512 r[2];
-        for (int p = 0; p < 2; ++p) {
-            const __m512 a = _mm512_load_ps(facc[p][j]);
-            // lanes 0-3 of each 8: a0+a4, a1+a5, a2+a6, a3+a7
-            const __m512 b = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
-            // lanes 0, 1 of each 8: (a0+a4)+(a2+a6), (a1+a5)+(a3+a7)
-            const __m512 c = _mm512_add_ps(b, _mm512_permute_ps(b, _MM_SHUFFLE(1, 0, 3, 2)));
-            r[p] = _mm512_add_ps(c, _mm512_permute_ps(c, _MM_SHUFFLE(2, 3, 0, 1)));
-        }
-        __m512 out = _mm512_permutex2var_ps(r[0], pick_sums, r[1]);
-        if constexpr (K == KQ::Q4) {
-            const __m512 m = _mm512_load_ps(macc[j]);
-            const __m512 mm = _mm512_add_ps(m, _mm512_permute_ps(m, _MM_SHUFFLE(1, 0, 3, 2)));
-            const __m512 ms = _mm512_add_ps(mm, _mm512_permute_ps(mm, _MM_SHUFFLE(2, 3, 0, 1)));
-            out = _mm512_add_ps(out, _mm512_permutexvar_ps(pick_mins, ms));
-        } else if constexpr (K == KQ::Q5) {
-            out = _mm512_add_ps(out, _mm512_permutexvar_ps(pick_mins, _mm512_load_ps(macc[j])));
-        }
+        __m512 out = pick_pair_sums(hsum8_pairs(_mm512_load_ps(facc[0][j])),
+                                    hsum8_pairs(_mm512_load_ps(facc[1][j])));
+        if constexpr (K == KQ::Q4)
+            out = _mm512_add_ps(out, pick_quad_sums(hsum4_quads(_mm512_load_ps(macc[j]))));
+        else if constexpr (K == KQ::Q5)
+            out = _mm512_add_ps(out, pick_quad_sums(_mm512_load_ps(macc[j])));
         _mm512_mask_storeu_ps(y + j * ldy, rows_mask, out);
     }
 }

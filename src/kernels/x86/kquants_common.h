@@ -1,5 +1,5 @@
 // What the K-quant kernel files for x86 (gemm_kquants_avx2_impl.h, gemm_kquants_avx512.cpp)
-// share: the block types by kind, the scale unpacking and the reference's 8-lane sum. Include
+// share: the block types by kind, the scale unpacking, the aligned activation copy. Include
 // it inside each file's anonymous namespace in ponder::kernels, so that every ISA file keeps its
 // own copy, compiled with its own flags (one shared inline copy could run another level's
 // instructions).
@@ -53,11 +53,6 @@ inline void scales_mins(const uint8_t* p, uint64_t& sc, uint64_t& mn) {
     const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
     sc = uint64_t(s_lo) | (uint64_t(s_hi) << 32);
     mn = uint64_t(m_lo) | (uint64_t(m_hi) << 32);
-}
-
-// The reference's 8-lane horizontal sum ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
-inline float hsum8(const float* a) {
-    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
 }
 
 // The quants of n_tokens Q8_K activation rows (nb super-blocks each, rows arb bytes apart)
