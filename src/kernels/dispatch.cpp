@@ -45,6 +45,7 @@ struct Tables {
         avx512.isa = Isa::Avx512;
         register_gemm_q8_avx512(avx512);
         register_gemm_kquants_avx512(avx512);
+        register_gemm_kquants_x16_avx512(avx512);
         register_ops_avx512(avx512);
         if (amx_enabled()) register_gemm_amx(avx512);
 #endif

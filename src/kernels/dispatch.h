@@ -133,6 +133,8 @@ void register_gemm_kquants_avx2(
 // x86/gemm_kquants_avxvnni.cpp: the same with AVX-VNNI, on CPUs that have it.
 void register_gemm_kquants_avxvnni(KernelTable& t);
 void register_gemm_kquants_avx512(KernelTable& t);  // x86/gemm_kquants_avx512.cpp
+// x86/gemm_kquants_x16_avx512.cpp: the Q4_Kx16 / Q6_Kx16 slots; after the row-major K-quants.
+void register_gemm_kquants_x16_avx512(KernelTable& t);
 void register_ops_avx2(KernelTable& t);    // x86/ops_avx2.cpp: rms_norm rope swiglu attention
 void register_ops_avx512(KernelTable& t);  // x86/ops_avx512.cpp
 // x86/gemm_amx.cpp: prompts (16 tokens or more) of the Q4_0x8, Q8_0x16, Q5_0x16 layouts with AMX
